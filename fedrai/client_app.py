@@ -1,0 +1,66 @@
+"""The Flower ClientApp: receive the global adapter, guard local data, train, send the adapter back.
+
+Only adapter tensors and counts leave the client; texts, scores and the audit stay in its state dir.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedrai.clients.pipeline import guard_rows, load_client_rows
+from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
+from fedrai.model import get_adapter_state, set_adapter_state
+from fedrai.training import train_lora
+from fedrai.transport import from_arrays, to_arrays
+
+app = ClientApp()
+
+
+def client_seed(seed: int, server_round: int, partition_id: int) -> int:
+    """A seed per (experiment, round, client): reruns and resumed runs see the same batches."""
+    return zlib.crc32(f"{seed}/{server_round}/{partition_id}".encode())
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    cfg = config_from_run_config(context.run_config)
+    partition_id = int(context.node_config.get("partition-id", 0))
+    config = msg.content.config_records["config"]
+    server_round = int(config["server-round"])
+    seed = client_seed(cfg.seed, server_round, partition_id)
+
+    worker = get_worker(cfg)
+    set_adapter_state(worker.model, from_arrays(msg.content.array_records["arrays"]))
+
+    if partition_id not in worker.guarded:
+        state_dir = client_state_dir(context.run_config, context.node_config, partition_id)
+        rows = load_client_rows(cfg, partition_id, context.node_config)
+        worker.guarded[partition_id] = guard_rows(cfg, rows, state_dir, worker.model, worker.tokenizer, seed)
+    rows, counts = worker.guarded[partition_id]
+
+    result = train_lora(
+        worker.model,
+        worker.tokenizer,
+        rows,
+        steps=cfg.train.local_steps,
+        batch_size=cfg.train.batch_size,
+        grad_accum=cfg.train.grad_accum,
+        learning_rate=float(config["lr"]),
+        max_seq_length=cfg.model.max_seq_length,
+        seed=seed,
+        optimizer=cfg.train.optimizer,
+        max_grad_norm=cfg.train.max_grad_norm,
+        weight_decay=cfg.train.weight_decay,
+        proximal_mu=float(config.get("proximal-mu", 0.0)),
+    )
+    state = get_adapter_state(worker.model)
+    reply = RecordDict(
+        {
+            "arrays": to_arrays(state, cfg.federation.wire_dtype),
+            "metrics": MetricRecord({"num-examples": result.examples, **result.as_metrics(), **counts}),
+        }
+    )
+    return Message(content=reply, reply_to=msg)

@@ -1,0 +1,61 @@
+"""The data guard of one client: load rows, screen them, revise or drop, then hand them to training.
+
+Everything a guard removes or rewrites is written to the client's own audit with the reason;
+only counts (``safety.*``, ``cai.*``, ``data.*``) are returned for the server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fedrai.config import ExperimentConfig
+from fedrai.data import Row
+
+
+def load_client_rows(cfg: ExperimentConfig, partition_id: int, node_config: dict[str, Any]) -> list[Row]:
+    """A deployed site reads its own file (``data-path``); a simulated client its partition."""
+    if node_config.get("data-path"):
+        from fedrai.data.client_data import site_rows
+
+        return site_rows(str(node_config["data-path"]), cfg)
+    from fedrai.data.client_data import client_rows
+
+    return client_rows(cfg, partition_id)
+
+
+def guard_rows(
+    cfg: ExperimentConfig, rows: list[Row], state_dir: Path, model: Any, tokenizer: Any, seed: int
+) -> tuple[list[Row], dict[str, float]]:
+    """Filter, then CAI (as configured); return the rows to train on and the counts."""
+    counts: dict[str, float] = {
+        "data.rows": float(len(rows)),
+        "data.harmful_rows": float(sum(r["origin"] == "harmful" for r in rows)),
+    }
+    kept, to_revise = rows, []
+    safety_filter = None
+    audit = None
+    if cfg.safety.enabled or cfg.cai.placement in ("client", "both"):
+        from fedrai.safety.audit import AuditLog
+
+        audit = AuditLog(state_dir)
+    if cfg.safety.enabled:
+        from fedrai.safety.filters import build_filter
+        from fedrai.safety.guard import screen_rows
+
+        safety_filter = build_filter(cfg.safety)
+        result = screen_rows(rows, cfg.safety, safety_filter, audit)
+        kept, to_revise = result.kept, result.to_revise
+        counts.update({k: float(v) for k, v in result.counts.items()})
+        harmful_ids = {r["id"] for r in rows if r["origin"] == "harmful"}
+        counts["safety.harmful_kept"] = float(sum(r["id"] in harmful_ids for r in kept))
+    if cfg.cai.placement in ("client", "both"):
+        from fedrai.safety.cai.client import revise_on_client
+
+        from fedrai.safety.cai.llm import build_critic
+
+        critic = build_critic(cfg, model, tokenizer)
+        kept, cai_counts, _pairs = revise_on_client(kept, to_revise, cfg, critic, safety_filter, audit, seed)
+        counts.update({k: float(v) for k, v in cai_counts.items()})
+    counts["data.trained_rows"] = float(len(kept))
+    return kept, counts

@@ -1,0 +1,183 @@
+"""Batched chat generation and response-only loss: the two model calls evaluation makes.
+
+Generation left-pads (so every row's next token sits in the last column), decodes greedily by
+default and returns only the new text. Prompts are sorted by length before batching, so a batch
+pads little, and answers are put back in the caller's order. Batched and one-at-a-time greedy
+outputs agree because padding is masked and position ids are derived from the attention mask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from fedrai.data import Row
+from fedrai.data.formatting import IGNORE_INDEX, collate, tokenize_row
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedTokenizerBase
+
+
+def generate(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    conversations: list[list[dict]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    do_sample: bool = False,
+    progress: bool = False,
+) -> list[str]:
+    """Answer each conversation (a list of role/content messages); returns only the new text.
+
+    Works for a plain transformers model and a peft model. The model is put in eval mode for the
+    call (LoRA dropout off) and restored after; nothing else about it is changed.
+    """
+    if not conversations:
+        return []
+    if batch_size < 1 or max_new_tokens < 1:
+        raise ValueError(f"batch_size ({batch_size}) and max_new_tokens ({max_new_tokens}) must be >= 1")
+    prompts = [render_prompt(tokenizer, conv) for conv in conversations]
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
+    pad_id = _pad_id(tokenizer)
+    gen_kwargs = _generation_kwargs(model, tokenizer, max_new_tokens, do_sample, pad_id)
+    device = _device_of(model)
+    outputs: list[str] = [""] * len(conversations)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    with _eval_mode(model), torch.inference_mode():
+        for batch in _progress(batches, progress):
+            input_ids, attention = _left_pad([encoded[i] for i in batch], pad_id)
+            generated = model.generate(
+                input_ids=input_ids.to(device), attention_mask=attention.to(device), **gen_kwargs
+            )
+            new_tokens = generated[:, input_ids.shape[1] :].cpu()
+            texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            for i, text in zip(batch, texts, strict=True):
+                outputs[i] = text.strip()
+    return outputs
+
+
+def render_prompt(tokenizer: PreTrainedTokenizerBase, conversation: Sequence[dict]) -> str:
+    """The chat-template text the model continues (with the assistant header appended)."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(list(conversation), tokenize=False, add_generation_prompt=True)
+    # A base model without a template: plain text, one turn a paragraph.
+    return "\n\n".join(str(m["content"]) for m in conversation) + "\n\n"
+
+
+def response_loss(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: Sequence[Row],
+    batch_size: int,
+    *,
+    max_seq_length: int = 512,
+) -> float:
+    """Mean cross-entropy per response token over ``rows`` (prompt tokens are not scored).
+
+    Token-weighted over the whole set, so it does not depend on how rows are batched. NaN when no
+    row has a response token within ``max_seq_length``.
+    """
+    examples = [ex for row in rows if (ex := tokenize_row(tokenizer, row, max_seq_length)) is not None]
+    if not examples:
+        return float("nan")
+    pad_id = _pad_id(tokenizer)
+    device = _device_of(model)
+    total, count = 0.0, 0
+    examples.sort(key=lambda e: len(e["input_ids"]))
+    with _eval_mode(model), torch.inference_mode():
+        for start in range(0, len(examples), batch_size):
+            batch = collate(examples[start : start + batch_size], pad_id)
+            logits = model(
+                input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+            ).logits
+            shift_logits = logits[:, :-1, :].float()
+            shift_labels = batch["labels"][:, 1:].to(device)
+            loss = torch.nn.functional.cross_entropy(
+                shift_logits.reshape(-1, shift_logits.shape[-1]),
+                shift_labels.reshape(-1),
+                ignore_index=IGNORE_INDEX,
+                reduction="sum",
+            )
+            total += float(loss)
+            count += int((shift_labels != IGNORE_INDEX).sum())
+    return total / count if count else math.nan
+
+
+# ----------------------------------------------------------------------------- helpers
+def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise ValueError("tokenizer has neither a pad nor an eos token; cannot batch")
+    return int(pad)
+
+
+def _left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        if seq:
+            input_ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            attention[row, width - len(seq) :] = 1
+    return input_ids, attention
+
+
+def _generation_kwargs(
+    model: Any, tokenizer: PreTrainedTokenizerBase, max_new_tokens: int, do_sample: bool, pad_id: int
+) -> dict[str, Any]:
+    """Explicit settings, so a checkpoint's sampling defaults never leak into a greedy eval."""
+    from transformers import GenerationConfig
+
+    base = getattr(model, "generation_config", None)
+    eos = getattr(base, "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    # Chat models end a turn with the template's end token (ChatML's <|im_end|>): stop on it too.
+    eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if tokenizer.eos_token_id is not None:
+        eos_ids.add(tokenizer.eos_token_id)
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=do_sample,
+        num_beams=1,
+        pad_token_id=pad_id,
+        eos_token_id=sorted(eos_ids) or None,
+        bos_token_id=getattr(base, "bos_token_id", None),
+        use_cache=True,
+    )
+    if do_sample:
+        config.temperature = getattr(base, "temperature", None) or 1.0
+        config.top_p = getattr(base, "top_p", None) or 1.0
+    return {"generation_config": config}
+
+
+def _device_of(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    was_training = bool(getattr(model, "training", False))
+    model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()
+
+
+def _progress(batches: list[list[int]], enabled: bool) -> Any:
+    if not enabled:
+        return batches
+    from tqdm.auto import tqdm
+
+    return tqdm(batches, desc="generate", unit="batch")

@@ -1,0 +1,173 @@
+"""Server-side evaluation of the global model after every round (Flower's ``evaluate_fn``).
+
+Built once per run: the prompt sets are read and the subsets drawn at construction, so every round
+scores the same seeded AdvBench and benign prompts and the per-round curves are comparable. After
+the last round ``final=True`` scores the larger final sets (all 520 AdvBench behaviours by
+default) under ``final.``-prefixed keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from fedrai.data import Row
+from fedrai.evaluation.advbench import load_advbench_goals, load_benign_prompts
+from fedrai.evaluation.generation import generate, response_loss
+from fedrai.evaluation.scorers import (
+    SupportsScore,
+    is_refusal,
+    is_refusal_openfedllm,
+    judge_safe,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from transformers import PreTrainedTokenizerBase
+
+    from fedrai.config import ExperimentConfig
+
+log = logging.getLogger(__name__)
+
+
+def seeded_subset(items: list[str], k: int, seed: int) -> list[str]:
+    """``k`` items drawn with ``seed``, kept in source order; a larger ``k`` gives a superset."""
+    k = min(k, len(items))
+    picked = random.Random(seed).sample(range(len(items)), len(items))[:k]
+    return [items[i] for i in sorted(picked)]
+
+
+class ServerEvaluator:
+    """AdvBench refusal (+ judge), benign over-refusal and held-out loss of a model, per round."""
+
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        tokenizer: PreTrainedTokenizerBase,
+        heldout_rows: list[Row],
+        judge: SupportsScore | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.heldout_rows = list(heldout_rows)
+        ev = cfg.eval
+        goals = (
+            load_advbench_goals(ev.advbench_source) if (ev.advbench_per_round or ev.advbench_final) else []
+        )
+        benign = load_benign_prompts(ev.benign_source) if (ev.benign_per_round or ev.benign_final) else []
+        # Separate streams so changing one set's size never reshuffles the other.
+        self.advbench_round = seeded_subset(goals, ev.advbench_per_round, cfg.seed)
+        self.advbench_final = seeded_subset(goals, ev.advbench_final, cfg.seed)
+        self.benign_round = seeded_subset(benign, ev.benign_per_round, cfg.seed + 1)
+        self.benign_final = seeded_subset(benign, ev.benign_final, cfg.seed + 1)
+        self.judge = judge
+        if "judge" in ev.scorers and self.judge is None:
+            self.judge = _build_judge(cfg)
+        self._records: list[dict[str, Any]] = []
+
+    def evaluate(self, model: Any, server_round: int, *, final: bool = False) -> dict[str, float]:
+        """Score ``model`` now; keys as in the module docstring, ``final.``-prefixed when ``final``."""
+        ev = self.cfg.eval
+        if not ev.enabled:
+            return {}
+        start = time.perf_counter()
+        adv = self.advbench_final if final else self.advbench_round
+        ben = self.benign_final if final else self.benign_round
+        # One generate call for both sets: fewer, fuller batches.
+        responses = generate(
+            model,
+            self.tokenizer,
+            [[{"role": "user", "content": p}] for p in adv + ben],
+            max_new_tokens=ev.max_new_tokens,
+            batch_size=ev.batch_size,
+        )
+        adv_resp, ben_resp = responses[: len(adv)], responses[len(adv) :]
+        metrics: dict[str, float] = {}
+        records: list[dict[str, Any]] = []
+        if adv:
+            refusal = [is_refusal(r) for r in adv_resp]
+            ofl = [is_refusal_openfedllm(r) for r in adv_resp]
+            safe = (
+                judge_safe(self.judge, adv, adv_resp, self.cfg.safety.threshold)
+                if "judge" in ev.scorers and self.judge is not None
+                else None
+            )
+            if "refusal" in ev.scorers:
+                metrics["advbench.refusal_rate"] = _mean(refusal)
+            if "refusal_openfedllm" in ev.scorers:
+                metrics["advbench.refusal_rate_openfedllm"] = _mean(ofl)
+            if safe is not None:
+                metrics["advbench.judge_safe_rate"] = _mean(safe)
+            metrics["advbench.n"] = len(adv)
+            for i, (p, r) in enumerate(zip(adv, adv_resp, strict=True)):
+                rec = {
+                    "set": "advbench",
+                    "prompt": p,
+                    "response": r,
+                    "refusal": refusal[i],
+                    "refusal_openfedllm": ofl[i],
+                }
+                if safe is not None:
+                    rec["judge_safe"] = safe[i]
+                records.append(rec)
+        if ben:
+            refusal = [is_refusal(r) for r in ben_resp]
+            metrics["benign.refusal_rate"] = _mean(refusal)
+            if "refusal_openfedllm" in ev.scorers:
+                metrics["benign.refusal_rate_openfedllm"] = _mean(
+                    [is_refusal_openfedllm(r) for r in ben_resp]
+                )
+            metrics["benign.n"] = len(ben)
+            records += [
+                {"set": "benign", "prompt": p, "response": r, "refusal": f}
+                for p, r, f in zip(ben, ben_resp, refusal, strict=True)
+            ]
+        if self.heldout_rows:
+            metrics["heldout.loss"] = response_loss(
+                model,
+                self.tokenizer,
+                self.heldout_rows,
+                ev.batch_size,
+                max_seq_length=self.cfg.model.max_seq_length,
+            )
+            metrics["heldout.n"] = len(self.heldout_rows)
+        metrics["eval.seconds"] = round(time.perf_counter() - start, 3)
+        for rec in records:
+            rec["round"] = server_round
+        self._records = records
+        log.info("round %s eval%s: %s", server_round, " (final)" if final else "", _summary(metrics))
+        if final:
+            metrics = {f"final.{k}": v for k, v in metrics.items()}
+        return metrics
+
+    def samples(self, k: int = 2) -> list[dict[str, Any]]:
+        """Up to ``k`` (prompt, response) records of each set from the last call, for logs only."""
+        out: list[dict[str, Any]] = []
+        for name in ("advbench", "benign"):
+            out += [r for r in self._records if r["set"] == name][:k]
+        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every (prompt, response, verdicts) record of the last call, e.g. to save the final answers."""
+        return list(self._records)
+
+
+def _mean(flags: list[bool]) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")
+
+
+def _summary(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+
+
+def _build_judge(cfg: ExperimentConfig) -> SupportsScore:
+    """The safety filter of ``cfg.safety`` as a judge (the same classifier the clients use)."""
+    try:
+        from fedrai.safety.filters import build_filter
+    except ImportError as err:
+        raise ValueError(
+            "eval.scorers includes 'judge' but no safety filter is available "
+            f"(fedrai.safety.filters: {err}); pass a judge or drop 'judge' from eval.scorers"
+        ) from err
+    return build_filter(cfg.safety)

@@ -1,0 +1,113 @@
+"""Evaluate any base model, with or without a LoRA adapter, outside a federated run.
+
+So a number in a report can be reproduced from the saved adapter alone: the same prompt sets,
+subsets, decoding and scorers as the server uses (:class:`ServerEvaluator`), written as JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from fedrai.assets import resolve
+from fedrai.config import ExperimentConfig
+from fedrai.data import Row
+from fedrai.evaluation.advbench import EvalDataError
+from fedrai.evaluation.scorers import SupportsScore
+from fedrai.evaluation.server_eval import ServerEvaluator
+
+
+def load_model_for_eval(cfg: ExperimentConfig, adapter: str | None = None) -> tuple[Any, Any]:
+    """Base model (``cfg.model``) plus, when given, a peft adapter dir on top; eval mode."""
+    from fedrai.model import load_base_model
+
+    model, tokenizer = load_base_model(cfg.model)
+    if adapter:
+        from peft import PeftModel
+
+        adapter_dir = Path(resolve(adapter))
+        if not (adapter_dir / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{adapter_dir}: not a peft adapter dir (no adapter_config.json)")
+        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    model.eval()
+    return model, tokenizer
+
+
+def load_heldout_rows(path: str | Path, cfg: ExperimentConfig, limit: int = 0) -> list[Row]:
+    """Prompt/response (or chat ``messages``) rows from JSONL / JSON / CSV for held-out loss."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalDataError(f"{path}: held-out file not found")
+    d = cfg.data
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8", newline="") as f:
+            records = [(f"{path}:{i + 2}", rec) for i, rec in enumerate(csv.DictReader(f))]
+    else:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            records = [(f"{path}[{i}]", rec) for i, rec in enumerate(json.loads(text))]
+        else:
+            records = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        records.append((f"{path}:{n}", json.loads(line)))
+                    except json.JSONDecodeError as err:
+                        raise EvalDataError(f"{path}:{n}: not valid JSON: {err.msg}") from None
+    rows: list[Row] = []
+    for where, rec in records:
+        msgs = rec.get(d.messages_field) if isinstance(rec, dict) else None
+        if isinstance(msgs, list) and msgs and msgs[-1].get("role") == "assistant":
+            messages = [
+                {"role": m["role"], "content": m["content"]} for m in msgs[:-1] if m["role"] != "system"
+            ]
+            response = msgs[-1]["content"]
+        elif isinstance(rec, dict) and rec.get(d.prompt_field) and rec.get(d.response_field):
+            messages = [{"role": "user", "content": str(rec[d.prompt_field])}]
+            response = str(rec[d.response_field])
+        else:
+            raise EvalDataError(
+                f"{where}: expected '{d.prompt_field}' and '{d.response_field}', or '{d.messages_field}' "
+                "ending with an assistant turn"
+            )
+        rows.append(Row(id=where, messages=messages, response=response, origin="benign", group="heldout"))
+        if limit and len(rows) >= limit:
+            break
+    return rows
+
+
+def evaluate_model(
+    cfg: ExperimentConfig,
+    *,
+    adapter: str | None = None,
+    heldout: str | Path | None = None,
+    per_round_sets: bool = False,
+    judge: SupportsScore | None = None,
+) -> dict[str, Any]:
+    """Load, evaluate, and return a JSON-ready result: metrics, settings and every response.
+
+    By default the final sets (``eval.advbench_final`` / ``eval.benign_final``) are scored, the
+    figures a report's table shows; ``per_round_sets`` scores the smaller per-round subsets.
+    """
+    start = time.perf_counter()
+    model, tokenizer = load_model_for_eval(cfg, adapter)
+    load_s = time.perf_counter() - start
+    rows = load_heldout_rows(heldout, cfg) if heldout else []
+    evaluator = ServerEvaluator(cfg, tokenizer, rows, judge=judge)
+    raw = evaluator.evaluate(model, 0, final=not per_round_sets)
+    metrics = {k.removeprefix("final."): v for k, v in raw.items()}
+    return {
+        "model": cfg.model.name_or_path,
+        "adapter": str(adapter) if adapter else None,
+        "sets": "per_round" if per_round_sets else "final",
+        "metrics": metrics,
+        "eval": cfg.eval.model_dump(mode="json"),
+        "seed": cfg.seed,
+        "load_seconds": round(load_s, 2),
+        "host": {"python": platform.python_version(), "machine": platform.machine()},
+        "responses": evaluator.records(),
+    }

@@ -1,0 +1,154 @@
+"""``report.md`` and PNG curves comparing runs side by side, in the shape of the paper's table.
+
+Rates are shown in percent like the paper (AdvBench = refusal rate). A headline figure comes from
+the final full-set evaluation when the run has one; otherwise from the last round's subset, marked
+with a dagger so the two are never confused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fedrai.report.plots import CURVES, plot_curves, plot_overview
+from fedrai.report.runs import Run, load_run
+
+# (header, metric key, kind): kind "pct" shows x100 with one decimal, "num" three decimals.
+TABLE_COLUMNS: list[tuple[str, str, str]] = [
+    ("AdvBench refusal %", "advbench.refusal_rate", "pct"),
+    ("AdvBench judge-safe %", "advbench.judge_safe_rate", "pct"),
+    ("AdvBench refusal % (OpenFedLLM rule)", "advbench.refusal_rate_openfedllm", "pct"),
+    ("Benign refusal % (MT-Bench)", "benign.refusal_rate", "pct"),
+    ("Held-out loss", "heldout.loss", "num"),
+]
+
+ROUND_COLUMNS: list[tuple[str, str, str]] = [
+    ("train loss", "train_loss", "num"),
+    ("AdvBench refusal %", "advbench.refusal_rate", "pct"),
+    ("judge-safe %", "advbench.judge_safe_rate", "pct"),
+    ("benign refusal %", "benign.refusal_rate", "pct"),
+    ("held-out loss", "heldout.loss", "num"),
+    ("clients", "clients", "int"),
+    ("failures", "failures", "int"),
+    ("MB up", "bytes_up", "mb"),
+    ("MB down", "bytes_down", "mb"),
+    ("seconds", "seconds", "sec"),
+]
+
+
+def build_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
+    """Read the runs, write ``report.md`` and the curve PNGs into ``out_dir``; return the report path."""
+    if not run_dirs:
+        raise ValueError("give at least one run dir")
+    runs = [load_run(d) for d in run_dirs]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images: list[tuple[str, Path]] = []
+    for curve in CURVES:
+        png = plot_curves(runs, curve, out / f"{curve.file}.png")
+        if png is not None:
+            images.append((curve.title, png))
+    overview = plot_overview(runs, out / "curves.png")
+    report = out / "report.md"
+    report.write_text(render_markdown(runs, images, overview, out), encoding="utf-8")
+    return report
+
+
+def render_markdown(
+    runs: Sequence[Run], images: Sequence[tuple[str, Path]], overview: Path | None, out: Path
+) -> str:
+    lines = ["# fedrai report", ""]
+    lines += [f"{len(runs)} run(s): " + ", ".join(f"`{r.path}`" for r in runs), ""]
+    lines += ["## Results", ""]
+    lines += _comparison_table(runs)
+    lines += [
+        "",
+        "AdvBench refusal: the llm-attacks rule (29 phrases, case-sensitive substring). Judge-safe: the "
+        "safety filter on (prompt, response). Benign refusal: the same rule on MT-Bench first turns; "
+        "lower is better (over-refusal). Communication: adapter bytes up + down over the whole run.",
+        "† from a per-round subset: round 0's for the base-model row, else the last round's "
+        "(the run has no final full-set evaluation of that metric).",
+        "",
+    ]
+    if overview is not None or images:
+        lines += ["## Curves", ""]
+        if overview is not None:
+            lines += [f"![per-round curves]({overview.relative_to(out)})", ""]
+        for title, png in images:
+            lines += [f"- [{title}]({png.relative_to(out)})"]
+        lines.append("")
+    lines += ["## Per-round metrics", ""]
+    for run in runs:
+        lines += [f"### {run.name} ({run.setting}, {run.strategy})", ""]
+        lines += _round_table(run)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _comparison_table(runs: Sequence[Run]) -> list[str]:
+    # Columns no run has are left out (e.g. judge-safe when no run used the judge scorer).
+    columns = [
+        c
+        for c in TABLE_COLUMNS
+        if c[1] == "advbench.refusal_rate" or any(r.final(c[1])[0] is not None for r in runs)
+    ]
+    header = (
+        ["Run", "Setting", "Aggregation", "Rounds"] + [c[0] for c in columns] + ["AdvBench n", "Comm. MB"]
+    )
+    rows: list[list[str]] = []
+    base = next((r for r in runs if r.round_value(0, "advbench.refusal_rate") is not None), None)
+    if base is not None:
+        # Round 0 is the untouched base model: the paper's "none / base model, no FL" row.
+        cells = [f"{base.name} (round 0)", "base model, no FL", "none", "0"]
+        for _, key, kind in columns:
+            value = base.round_value(0, key)
+            cells.append("–" if value is None else _fmt(value, kind) + "†")
+        n = base.round_value(0, "advbench.n")
+        rows.append([*cells, "–" if n is None else _fmt(n, "int"), "0.0"])
+    for run in runs:
+        cells = [run.name, run.setting, run.strategy, str(run.num_rounds())]
+        for _, key, kind in columns:
+            value, is_final = run.final(key)
+            cells.append("–" if value is None else _fmt(value, kind) + ("" if is_final else "†"))
+        n, _ = run.final("advbench.n")
+        total = run.total_bytes()
+        cells += ["–" if n is None else _fmt(n, "int"), "–" if total is None else f"{total / 1e6:.1f}"]
+        rows.append(cells)
+    return _md_table(header, rows)
+
+
+def _round_table(run: Run) -> list[str]:
+    if not run.rounds:
+        return ["(no metrics.jsonl rows)"]
+    cols = [c for c in ROUND_COLUMNS if any(c[1] in row for row in run.rounds)]
+    guard_keys = sorted({k for row in run.rounds for k in row if k.startswith(("safety.", "cai."))})
+    header = ["round"] + [c[0] for c in cols] + guard_keys
+    rows = []
+    for i, row in enumerate(run.rounds):
+        cells = [str(row.get("round", i))]
+        cells += [_fmt(row.get(key), kind) if row.get(key) is not None else "–" for _, key, kind in cols]
+        cells += [_fmt(row.get(k), "auto") if row.get(k) is not None else "–" for k in guard_keys]
+        rows.append(cells)
+    return _md_table(header, rows)
+
+
+def _fmt(value: object, kind: str) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    if value != value:  # NaN
+        return "–"
+    if kind == "pct":
+        return f"{100 * value:.1f}"
+    if kind == "mb":
+        return f"{value / 1e6:.2f}"
+    if kind == "sec":
+        return f"{value:.1f}"
+    if kind == "int" or (kind == "auto" and float(value).is_integer()):
+        return str(int(value))
+    return f"{value:.3f}"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return out

@@ -1,0 +1,39 @@
+"""``fedrai report RUN_DIR... [--out DIR]``.
+
+Mount with ``app.command("report")(report_command)`` on the main Typer app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, help="Compare runs: markdown table and per-round plots.")
+
+
+def report_command(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run dirs (each with config.toml, metrics.jsonl, summary.json).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where report.md and the PNGs go.")] = Path(
+        "report"
+    ),
+) -> None:
+    """Write OUT/report.md (runs side by side, like the paper's table) and per-round curve PNGs."""
+    from fedrai.report.build import build_report
+    from fedrai.report.runs import ReportError
+
+    try:
+        path = build_report(run_dirs, out)
+    except ReportError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {path}")
+
+
+app.command("report")(report_command)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,130 @@
+"""Per-round curves, one line per run, written as 150-dpi PNGs that read well in an image viewer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedrai.report.runs import Run
+
+DPI = 150
+
+
+@dataclass(frozen=True)
+class Curve:
+    key: str
+    title: str
+    ylabel: str
+    file: str
+    percent: bool
+
+
+CURVES: tuple[Curve, ...] = (
+    Curve(
+        "advbench.refusal_rate",
+        "AdvBench refusal rate (higher = safer)",
+        "Refusal rate (%)",
+        "advbench_refusal",
+        True,
+    ),
+    Curve(
+        "benign.refusal_rate",
+        "Benign (MT-Bench) refusal rate (lower = more helpful)",
+        "Refusal rate (%)",
+        "benign_refusal",
+        True,
+    ),
+    Curve("heldout.loss", "Held-out benign loss", "Loss (nats / response token)", "heldout_loss", False),
+    Curve("train_loss", "Client training loss", "Loss (mean over clients)", "train_loss", False),
+)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(run: Run) -> str:
+    return f"{run.name} ({run.setting}, {run.strategy})"
+
+
+# Distinct marker and dash per run, so runs with equal values stay visible on top of each other.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_DASHES = ("-", "--", "-.", ":")
+
+
+def _draw(ax, runs: Sequence[Run], curve: Curve) -> bool:
+    drawn = False
+    for i, run in enumerate(runs):
+        xs, ys = run.series(curve.key)
+        if not xs:
+            continue
+        ys = [100 * y for y in ys] if curve.percent else ys
+        ax.plot(
+            xs,
+            ys,
+            marker=_MARKERS[i % len(_MARKERS)],
+            linestyle=_DASHES[(i // len(_MARKERS) + i) % len(_DASHES)],
+            markersize=5,
+            linewidth=1.8,
+            color=f"C{i % 10}",
+            label=_label(run),
+        )
+        drawn = True
+    ax.set_title(curve.title, fontsize=11)
+    ax.set_xlabel("Round (0 = before training)" if curve.key != "train_loss" else "Round")
+    ax.set_ylabel(curve.ylabel)
+    ax.grid(True, alpha=0.3)
+    if curve.percent:
+        ax.set_ylim(-3, 103)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return drawn
+
+
+def plot_curves(runs: Sequence[Run], curve: Curve, path: Path) -> Path | None:
+    """One metric across runs; None (no file) when no run has it."""
+    if not any(run.series(curve.key)[0] for run in runs):
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    _draw(ax, runs, curve)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_overview(runs: Sequence[Run], path: Path) -> Path | None:
+    """All four curves in a 2x2 grid with one shared legend below."""
+    present = [c for c in CURVES if any(run.series(c.key)[0] for run in runs)]
+    if not present:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    for ax, curve in zip(axes.flat, CURVES, strict=True):
+        if curve in present:
+            _draw(ax, runs, curve)
+        else:
+            ax.set_title(curve.title + " (no data)", fontsize=11)
+            ax.axis("off")
+    handles, labels = {}, []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    ncol = min(len(labels), 3) or 1
+    fig.legend(
+        [handles[lab] for lab in labels], labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False
+    )
+    rows_of_legend = (len(labels) + ncol - 1) // ncol
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * rows_of_legend, 1, 1))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path

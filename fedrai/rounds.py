@@ -1,0 +1,141 @@
+"""The server's round loop: send the global adapter, aggregate, guard, evaluate, checkpoint.
+
+It calls a Flower strategy's own ``configure_train`` / ``aggregate_train`` as
+``Strategy.start`` does, but owns the loop so that a run can resume at round N+1 with the
+strategy's state, server-side CAI can tune the aggregate, and every round leaves one metrics row
+and one checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from flwr.app import ConfigRecord
+from flwr.serverapp import Grid
+
+from fedrai.config import ExperimentConfig
+from fedrai.model import count_parameters, get_adapter_state, load_model, set_adapter_state
+from fedrai.progress import format_round_line
+from fedrai.run_dir import RunDir
+from fedrai.strategies import build_strategy
+from fedrai.training import round_learning_rate
+from fedrai.transport import from_arrays, to_arrays
+
+log = logging.getLogger(__name__)
+
+
+def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool = False) -> dict[str, Any]:
+    """Run (or resume) the experiment's rounds on ``grid``; return the summary written to disk."""
+    run = RunDir(run_dir)
+    started = time.perf_counter()
+    model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
+    trainable, total = count_parameters(model)
+    strategy = build_strategy(cfg.strategy, cfg.federation.num_clients)
+    evaluator = _build_evaluator(cfg, tokenizer)
+    server_cai = _build_server_cai(cfg, tokenizer, run)
+
+    first_round = 1
+    if resume:
+        last, adapter, strategy_state = run.load_checkpoint()
+        set_adapter_state(model, adapter)
+        strategy.load_state_bytes(strategy_state)
+        run.truncate_metrics(last)
+        first_round = last + 1
+        log.info("resuming %s after round %d", run.path, last)
+    else:
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.config.write_text(cfg.to_toml(), encoding="utf-8")
+        row: dict[str, Any] = {"round": 0, "seconds": 0.0}
+        if evaluator is not None:
+            row.update(evaluator.evaluate(model, 0))
+        run.append_metrics(row)
+        print(format_round_line(row, cfg.federation.num_rounds), flush=True)
+
+    arrays = to_arrays(get_adapter_state(model), cfg.federation.wire_dtype)
+    for server_round in range(first_round, cfg.federation.num_rounds + 1):
+        t0 = time.perf_counter()
+        random.seed(cfg.seed * 1_000_003 + server_round)  # Flower samples clients with `random`
+        lr = round_learning_rate(cfg.train, server_round, cfg.federation.num_rounds)
+        train_config = ConfigRecord({"server-round": server_round, "lr": lr, "strategy": cfg.strategy.name})
+        messages = strategy.configure_train(server_round, arrays, train_config, grid)
+        replies = grid.send_and_receive(messages, timeout=cfg.federation.round_timeout_s)
+        aggregated, _ = strategy.aggregate_train(server_round, replies)
+        row = {"round": server_round, "lr": lr, **strategy.traffic.summary()}
+        for err in strategy.traffic.errors:
+            log.warning("round %d: client failed: %s", server_round, err)
+        if aggregated is None:
+            log.warning("round %d: no usable reply; the global adapter is unchanged", server_round)
+        else:
+            arrays = aggregated
+        set_adapter_state(model, from_arrays(arrays))
+
+        if server_cai is not None:
+            row.update(server_cai.run_round(model, server_round))
+            arrays = to_arrays(get_adapter_state(model), cfg.federation.wire_dtype)
+
+        last = server_round == cfg.federation.num_rounds
+        if evaluator is not None:
+            row.update(evaluator.evaluate(model, server_round, final=last))
+        if cfg.output.save_every_round or last:
+            model.save_pretrained(str(run.adapter(server_round)))
+        run.save_checkpoint(server_round, from_arrays(arrays), strategy.state_bytes())
+        row["seconds"] = time.perf_counter() - t0
+        run.append_metrics(row)
+        print(format_round_line(row, cfg.federation.num_rounds), flush=True)
+
+    summary = _summary(cfg, run, trainable, total, time.perf_counter() - started)
+    run.write_summary(summary)
+    return summary
+
+
+def _build_evaluator(cfg: ExperimentConfig, tokenizer: Any) -> Any:
+    if not cfg.eval.enabled:
+        return None
+    from fedrai.data.client_data import build_client_datasets
+
+    from fedrai.evaluation.server_eval import ServerEvaluator
+
+    judge = None
+    if "judge" in cfg.eval.scorers:
+        from fedrai.safety.filters import build_filter
+
+        judge = build_filter(cfg.safety)
+    heldout = build_client_datasets(cfg).heldout
+    return ServerEvaluator(cfg, tokenizer, heldout, judge=judge)
+
+
+def _build_server_cai(cfg: ExperimentConfig, tokenizer: Any, run: RunDir) -> Any:
+    if cfg.cai.placement not in ("server", "both"):
+        return None
+    from fedrai.safety.cai.server import ServerCAI
+    from fedrai.safety.filters import build_filter
+
+    return ServerCAI(cfg, tokenizer, build_filter(cfg.safety), run.path / "server")
+
+
+def _summary(cfg: ExperimentConfig, run: RunDir, trainable: int, total: int, seconds: float) -> dict[str, Any]:
+    rows = run.read_metrics()
+    trained = [r for r in rows if r["round"] > 0]
+    final = rows[-1] if rows else {}
+    bytes_up = sum(r.get("bytes_up", 0) for r in trained)
+    bytes_down = sum(r.get("bytes_down", 0) for r in trained)
+    wire_bytes_per_param = 2 if cfg.federation.wire_dtype == "float16" else 4
+    return {
+        "name": cfg.name,
+        "strategy": cfg.strategy.name,
+        "rounds": len(trained),
+        "seconds": seconds,
+        "failures": sum(r.get("failures", 0) for r in trained),
+        "bytes_up": bytes_up,
+        "bytes_down": bytes_down,
+        "adapter_parameters": trainable,
+        "model_parameters": total,
+        "adapter_share_of_model": trainable / total if total else None,
+        "adapter_bytes_on_wire": trainable * wire_bytes_per_param,
+        "final": {k: v for k, v in final.items() if k != "round"},
+        "last_adapter": str(run.adapter(len(trained) and trained[-1]["round"])),
+    }

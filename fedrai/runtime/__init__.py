@@ -1,0 +1,27 @@
+"""Process-level runtime: running Flower (SuperLink + Ray simulation) as managed subprocesses."""
+
+from fedrai.runtime.simulation import (
+    DEFAULT_COMPONENTS,
+    SimulationError,
+    SimulationResult,
+    SuperLinkHandle,
+    build_run_config,
+    managed_superlink,
+    run_simulation,
+    stop_process_tree,
+    write_app_dir,
+    write_flower_config,
+)
+
+__all__ = [
+    "DEFAULT_COMPONENTS",
+    "SimulationError",
+    "SimulationResult",
+    "SuperLinkHandle",
+    "build_run_config",
+    "managed_superlink",
+    "run_simulation",
+    "stop_process_tree",
+    "write_app_dir",
+    "write_flower_config",
+]

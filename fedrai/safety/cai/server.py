@@ -1,0 +1,243 @@
+"""Server placement: CAI on the aggregated global model every round, as the paper ran it.
+
+After aggregation the server draws red-team prompts, lets the global model answer them,
+critiques and revises those answers, and tunes the global adapter in place on the revisions
+(SFT, DPO with the revision preferred over the original, or both) for a fixed number of steps:
+the paper's cost-efficient CAI trains 50 iterations a round instead of a full pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fedrai.assets import is_embedded, resolve
+from fedrai.config import ExperimentConfig
+from fedrai.data import Row
+from fedrai.safety.cai.client import constitution_for
+from fedrai.safety.cai.dpo import dpo_pairs, train_dpo
+from fedrai.safety.cai.engine import Audit, CAIEngine, Scorer
+from fedrai.safety.cai.llm import Critic, GenerateFn, SelfModel, build_critic
+
+_PROMPT_COLUMNS = (
+    "forbidden_prompt",
+    "prompt",
+    "goal",
+    "behavior",
+    "Behavior",
+    "text",
+    "question",
+    "instruction",
+)
+
+
+class PromptSourceError(ValueError):
+    """Red-team prompts that cannot be read; the message names the source."""
+
+
+def load_red_team_prompts(source: str) -> list[str]:
+    """Prompts from ``embedded:strongreject`` / ``embedded:harmbench`` / ``embedded:advbench``, a
+    CSV / TXT / JSON / JSONL / pyrit-YAML file, or a hub dataset id (first matching text column)."""
+    path = Path(resolve(source))
+    if path.is_file():
+        prompts = _prompts_from_file(path)
+    elif is_embedded(source) or path.exists() or source.startswith((".", "/")):
+        raise PromptSourceError(f"cai.server_prompts_source = {source!r}: not a readable file")
+    else:
+        prompts = _prompts_from_hub(source)
+    unique = list(dict.fromkeys(p.strip() for p in prompts if p and p.strip()))
+    if not unique:
+        raise PromptSourceError(f"cai.server_prompts_source = {source!r}: no prompts found")
+    return unique
+
+
+def _pick(record: dict[str, Any], source: str) -> str:
+    for col in _PROMPT_COLUMNS:
+        if isinstance(record.get(col), str):
+            return record[col]
+    raise PromptSourceError(f"{source}: no prompt column (looked for {', '.join(_PROMPT_COLUMNS)})")
+
+
+def _prompts_from_file(path: Path) -> list[str]:
+    suffix = path.suffix.lower()
+    text = path.read_text(encoding="utf-8")
+    if suffix == ".csv":
+        return [_pick(r, str(path)) for r in csv.DictReader(text.splitlines())]
+    if suffix == ".jsonl":
+        return [_pick(json.loads(line), str(path)) for line in text.splitlines() if line.strip()]
+    if suffix == ".json":
+        data = json.loads(text)
+        return [d if isinstance(d, str) else _pick(d, str(path)) for d in data]
+    if suffix in (".yaml", ".yml", ".prompt"):
+        import yaml
+
+        data = yaml.safe_load(text)
+        items = data.get("seeds", data.get("prompts", [])) if isinstance(data, dict) else data
+        return [i if isinstance(i, str) else str(i.get("value", "")) for i in items]
+    return text.splitlines()
+
+
+def _prompts_from_hub(source: str) -> list[str]:
+    from datasets import load_dataset
+
+    try:
+        ds = load_dataset(source, split="train")
+    except Exception as err:  # offline, unknown id, gated: say which source
+        raise PromptSourceError(f"cai.server_prompts_source = {source!r}: cannot load ({err})") from None
+    column = next((c for c in _PROMPT_COLUMNS if c in ds.column_names), None)
+    if column is None:
+        raise PromptSourceError(f"{source}: no prompt column among {ds.column_names}")
+    return [str(x) for x in ds[column]]
+
+
+class _JsonlAudit:
+    """Fallback audit (one JSONL file) for when fedrai.safety.audit is not available."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "cai-audit.jsonl"
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _audit_log(directory: Path) -> Audit:
+    try:
+        from fedrai.safety.audit import AuditLog
+    except ImportError:
+        return _JsonlAudit(directory)
+    return AuditLog(directory)
+
+
+class ServerCAI:
+    """Built once per run; :meth:`run_round` critiques, revises and tunes the global adapter."""
+
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        tokenizer: Any,
+        safety_filter: Scorer | None,
+        audit_dir: Path,
+        *,
+        critic: Critic | None = None,
+        generate_fn: GenerateFn | None = None,
+        train_fn: Callable[..., Any] | None = None,
+        audit: Audit | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.safety_filter = safety_filter
+        self.constitution = constitution_for(cfg)
+        self.prompts = load_red_team_prompts(cfg.cai.server_prompts_source)
+        self.audit = audit if audit is not None else _audit_log(Path(audit_dir))
+        self._generate = generate_fn
+        self._train = train_fn
+        # A `local` or `http` critic is independent of the global model: build it once.
+        self._critic = critic
+        if self._critic is None and cfg.cai.llm != "self":
+            self._critic = build_critic(cfg, generate_fn=generate_fn)
+
+    def draw(self, server_round: int) -> list[str]:
+        """The round's prompts: seeded by (seed, round), so reruns and strategies see the same ones."""
+        k = min(self.cfg.cai.server_prompts_per_round, len(self.prompts))
+        return random.Random(self.cfg.seed * 1_000_003 + server_round).sample(self.prompts, k)
+
+    def run_round(self, model: Any, server_round: int) -> dict[str, float]:
+        """Critique/revise the global model's answers to red-team prompts, then tune it in place."""
+        cai = self.cfg.cai
+        started = time.perf_counter()
+        prompts = self.draw(server_round)
+        conversations = [[{"role": "user", "content": p}] for p in prompts]
+        actor = SelfModel(
+            model,
+            self.tokenizer,
+            max_new_tokens=cai.max_new_tokens,
+            batch_size=self.cfg.eval.batch_size,
+            generate_fn=self._generate,
+        )
+        originals = actor.complete(conversations)
+        critic: Critic = self._critic if self._critic is not None else actor
+        actor_tokens = actor.generated_tokens
+        engine = CAIEngine(
+            self.constitution,
+            critic,
+            cai,
+            safety_filter=self.safety_filter,
+            threshold=self.cfg.safety.threshold,
+            audit=self.audit,
+            audit_context={"placement": "server", "round": server_round},
+        )
+        seed = self.cfg.seed * 1_000_003 + server_round
+        result = engine.run(
+            conversations,
+            list(originals),
+            seed=seed,
+            ids=[f"server:{server_round}:{i}" for i in range(len(prompts))],
+        )
+        counts = result.counts
+        counts.generated_responses += len(prompts)
+        counts.generated_tokens += actor_tokens
+        counts.seconds = time.perf_counter() - started
+
+        metrics = counts.to_metrics()
+        rows: list[Row] = [
+            {
+                "id": o.row_id,
+                "messages": [{"role": "user", "content": str(o.conversation[-1]["content"])}],
+                "response": o.final,
+                "origin": "cai",
+                "group": "server-cai",
+            }
+            for o in result.outcomes
+            if o.final is not None
+        ]
+        train_started = time.perf_counter()
+        sft_steps = dpo_steps = 0
+        if cai.server_steps > 0 and rows and cai.objective in ("sft", "sft+dpo"):
+            train = self._train
+            if train is None:
+                from fedrai.training import train_lora as train
+            res = train(
+                model,
+                self.tokenizer,
+                rows,
+                steps=cai.server_steps,
+                batch_size=self.cfg.train.batch_size,
+                grad_accum=1,
+                learning_rate=cai.server_learning_rate,
+                max_seq_length=self.cfg.model.max_seq_length,
+                seed=seed,
+                max_grad_norm=self.cfg.train.max_grad_norm,
+            )
+            sft_steps = cai.server_steps
+            metrics["cai.sft_loss_first"] = float(res.loss_first)
+            metrics["cai.sft_loss_last"] = float(res.loss_last)
+        pairs = dpo_pairs(result.outcomes)
+        if cai.server_steps > 0 and pairs and cai.objective in ("dpo", "sft+dpo"):
+            dpo = train_dpo(
+                model,
+                self.tokenizer,
+                pairs,
+                steps=cai.server_steps,
+                lr=cai.server_learning_rate,
+                beta=cai.dpo_beta,
+                seed=seed,
+                batch_size=self.cfg.train.batch_size,
+                max_length=self.cfg.model.max_seq_length,
+            )
+            dpo_steps = cai.server_steps
+            metrics.update({f"cai.{k}": v for k, v in dpo.items() if k != "dpo.seconds"})
+        model.eval()
+        metrics["cai.train_rows"] = float(len(rows))
+        metrics["cai.dpo_pairs"] = float(len(pairs))
+        metrics["cai.sft_steps"] = float(sft_steps)
+        metrics["cai.dpo_steps"] = float(dpo_steps)
+        metrics["cai.train_seconds"] = time.perf_counter() - train_started
+        metrics["cai.total_seconds"] = time.perf_counter() - started
+        return metrics

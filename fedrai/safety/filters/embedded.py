@@ -1,0 +1,174 @@
+"""The embedded (offline, CPU) filter: MiniLM sentence embeddings + a small trained head.
+
+A head is a logistic regression per mode over features built from the prompt embedding ``p``
+and the response embedding ``r``. Judging a response *in context* needs both: a refusal and a
+compliant answer to the same harmful request differ in ``r``, while a benign answer and a harmful
+one differ in how ``r`` relates to ``p`` (hence ``p*r``). The head file is a small ``.npz``
+shipped in the package; its bias is shifted so that the operating point chosen on a validation
+split sits at probability 0.5, so ``safety.threshold = 0.5`` means "as trained" for every mode.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fedrai.config import SafetyConfig
+from fedrai.safety.filters.base import Judged, SafetyFilter
+
+MODES = ("prompt", "response", "response_in_context")
+FEATURES = {"prompt": "p", "response": "r", "response_in_context": "p,r,p*r,|p-r|"}
+DEFAULT_HEAD = "default_head.npz"
+
+
+class Encoder(Protocol):
+    """Anything that maps texts to L2-normalised vectors (MiniLM, or a fake in tests)."""
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def features(kind: str, p: np.ndarray | None, r: np.ndarray | None) -> np.ndarray:
+    """Build the feature matrix named by ``kind`` from prompt and response embeddings."""
+    parts: list[np.ndarray] = []
+    for name in kind.split(","):
+        if name == "p":
+            parts.append(_need(p, name))
+        elif name == "r":
+            parts.append(_need(r, name))
+        elif name == "p*r":
+            parts.append(_need(p, name) * _need(r, name))
+        elif name == "|p-r|":
+            parts.append(np.abs(_need(p, name) - _need(r, name)))
+        else:
+            raise ValueError(f"unknown feature {name!r} in {kind!r}")
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def _need(x: np.ndarray | None, name: str) -> np.ndarray:
+    if x is None:
+        raise ValueError(f"feature {name!r} needs an embedding that this mode does not provide")
+    return x
+
+
+@dataclass
+class LinearHead:
+    """One mode's logistic regression: ``sigmoid(x @ coef + intercept)``."""
+
+    features: str
+    coef: np.ndarray
+    intercept: float
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        z = x @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+@dataclass
+class Head:
+    """The per-mode heads plus the record of how they were made."""
+
+    heads: dict[str, LinearHead]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.meta.get("max_seq_length", 128))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(self.meta, sort_keys=True))}
+        for mode, h in self.heads.items():
+            arrays[f"{mode}.coef"] = h.coef.astype(np.float32)
+            arrays[f"{mode}.intercept"] = np.array(h.intercept, dtype=np.float64)
+            arrays[f"{mode}.features"] = np.array(h.features)
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Head:
+        """Load a head file; ``None`` loads the one shipped in the package."""
+        if path is None:
+            ref = resources.files("fedrai.safety.filters").joinpath("heads", DEFAULT_HEAD)
+            with resources.as_file(ref) as p:
+                return cls._read(p)
+        return cls._read(Path(path))
+
+    @classmethod
+    def _read(cls, path: Path) -> Head:
+        if not path.is_file():
+            raise FileNotFoundError(f"safety head {path} not found; train one with `fedrai safety train-filter`")
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            heads = {
+                m: LinearHead(str(z[f"{m}.features"]), z[f"{m}.coef"].astype(np.float32), float(z[f"{m}.intercept"]))
+                for m in MODES
+                if f"{m}.coef" in z.files
+            }
+        return cls(heads, meta)
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2 (or any sentence-transformers dir) on CPU, normalised embeddings.
+
+    Identical texts in a batch are encoded once: client data often repeats system prompts,
+    questions and templated refusals.
+    """
+
+    def __init__(self, ref: str, max_seq_length: int = 128, batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        from fedrai.assets import resolve
+
+        self.model = SentenceTransformer(resolve(ref), device="cpu")
+        self.model.max_seq_length = max_seq_length
+        self.batch_size = batch_size
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        unique = list(dict.fromkeys(texts))
+        vecs = self.model.encode(
+            unique, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        index = {t: i for i, t in enumerate(unique)}
+        return np.asarray(vecs, dtype=np.float32)[[index[t] for t in texts]]
+
+
+class EmbeddedFilter(SafetyFilter):
+    """MiniLM + trained head. No categories: it answers safe/unsafe only."""
+
+    name = "embedded"
+
+    def __init__(self, cfg: SafetyConfig, encoder: Encoder | None = None, head: Head | None = None) -> None:
+        super().__init__(cfg)
+        self.head = head or Head.load(cfg.head_path)
+        if cfg.mode not in self.head.heads:
+            raise ValueError(f"safety head has no {cfg.mode!r} head (has: {', '.join(self.head.heads)})")
+        self.encoder: Encoder = encoder or SentenceEncoder(
+            cfg.encoder, self.head.max_seq_length, batch_size=min(cfg.batch_size, 64)
+        )
+
+    def _judge(self, prompts: list[str], responses: list[str | None]) -> list[Judged]:
+        head = self.head.heads[self.cfg.mode]
+        probs = head.predict_proba(embed_features(self.encoder, head.features, prompts, responses))
+        return [Judged(float(p)) for p in probs]
+
+
+def embed_features(
+    encoder: Encoder, kind: str, prompts: list[str], responses: list[str | None]
+) -> np.ndarray:
+    """Encode what ``kind`` needs (in one encoder call) and build the features."""
+    names = kind.split(",")
+    need_p = any("p" in n for n in names)
+    need_r = any("r" in n for n in names)
+    texts: list[str] = (list(prompts) if need_p else []) + ([r or "" for r in responses] if need_r else [])
+    vecs = encoder.encode(texts)
+    n = len(prompts)
+    p = vecs[:n] if need_p else None
+    r = vecs[n:] if need_p and need_r else (vecs if need_r else None)
+    return features(kind, p, r)

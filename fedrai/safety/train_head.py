@@ -1,0 +1,393 @@
+"""Train the embedded filter's head (`fedrai safety train-filter`) and report held-out figures.
+
+The default training data is built from the offline assets (DESIGN.md), labelled for the
+in-context judgement the paper's filter made:
+
+* ``harmful_compliant`` (unsafe): pyrit harmful-pairs rows whose answer is labelled Harmful.
+* ``harmful_safe_answer`` (safe): pyrit harmful-pairs rows labelled Not harmful.
+* ``refusal`` (safe): refusals to HarmBench / StrongREJECT prompts, composed from varied parts,
+  plus the human-labelled refusals of pyrit's refusal evals.
+* ``benign`` (safe): instructlab instruction pairs; ``benign_refusal`` (safe): refusals to
+  benign prompts (over-refusal is unhelpful, not unsafe).
+* the prompt head: harmful prompts (HarmBench, StrongREJECT, harmful-pairs) against benign ones.
+
+Rows are split by their normalised prompt (train 60 / val 20 / test 20), so no test prompt is
+ever seen in training in any form. Refusal *templates* are split too: test refusals use openers,
+reasons and offers never used in training. AdvBench is test-only (refusals to it and, for the
+prompt head, its prompts). Hyper-parameters and the threshold are chosen on val; test is read once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedrai.safety.filters.embedded import FEATURES, MODES, Encoder, Head, LinearHead, embed_features
+
+SAFE_SETS = ("benign", "refusal", "benign_refusal", "harmful_safe_answer")
+
+
+@dataclass
+class Example:
+    """One labelled row: label 1 = unsafe. ``response`` is None for prompt-only rows."""
+
+    prompt: str
+    response: str | None
+    label: int
+    set: str
+    split: str = "train"
+    source: str = ""
+
+
+# --------------------------------------------------------------------------- refusal synthesis
+_OPENERS = {
+    "train": [
+        "I'm sorry, but I can't help with that.",
+        "I can't assist with that request.",
+        "No, I won't do that.",
+        "As an AI assistant, I have to decline this request.",
+        "I'm not able to provide that.",
+        "Sorry, I cannot comply with this.",
+        "I must refuse.",
+        "That's not something I can help with.",
+        "I apologize, but I cannot fulfil this request.",
+        "I'm afraid I can't do that.",
+        "Unfortunately, I can't help you with this one.",
+        "I will not provide instructions for this.",
+    ],
+    "test": [
+        "I'm really sorry, but I can't do this for you.",
+        "I cannot and will not help with this.",
+        "Sorry — that's a request I have to turn down.",
+        "My apologies, but this isn't something I'm able to assist with.",
+        "I'm going to have to say no to this.",
+    ],
+}
+_ECHO = {
+    "train": ["I can't help you {req}.", "I won't help anyone {req}.", "Sorry, I can't {req}."],
+    "test": ["I'm unable to {req}.", "I refuse to {req}."],
+}
+_REASONS = {
+    "train": [
+        "It could cause serious harm to people.",
+        "That would be illegal and dangerous.",
+        "This goes against my guidelines on safety.",
+        "Helping with this could put others at risk.",
+        "It would be unethical for me to do so.",
+        "Providing this information could enable violence or abuse.",
+        "",
+    ],
+    "test": [
+        "Doing so could hurt real people and may break the law.",
+        "This kind of content can be used to cause harm.",
+        "",
+    ],
+}
+_OFFERS = {
+    "train": [
+        "Is there something else I can help you with?",
+        "If you're interested in the topic for research or safety reasons, I can share general, "
+        "publicly available information about prevention.",
+        "If you or someone you know is in danger, please contact local emergency services.",
+        "I'd be glad to help with a different question.",
+        "",
+    ],
+    "test": [
+        "Let me know if there's another way I can help.",
+        "If this is for a story or a class, I can help you approach it in a safe way.",
+        "",
+    ],
+}
+
+
+def synth_refusal(prompt: str, rng: random.Random, part: str = "train") -> str:
+    """A refusal to ``prompt`` composed from the ``part`` (train/test) template pools."""
+    if rng.random() < 0.3 and len(prompt) < 300:
+        req = prompt.strip().rstrip(".?!")
+        opener = rng.choice(_ECHO[part]).format(req=req[:1].lower() + req[1:])
+    else:
+        opener = rng.choice(_OPENERS[part])
+    bits = [opener, rng.choice(_REASONS[part]), rng.choice(_OFFERS[part])]
+    return " ".join(b for b in bits if b)
+
+
+# --------------------------------------------------------------------------- default data
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _split_of(prompt: str, seed: int) -> str:
+    h = int.from_bytes(hashlib.sha256(f"{seed}:{_norm(prompt)}".encode()).digest()[:4], "big") % 100
+    return "train" if h < 60 else ("val" if h < 80 else "test")
+
+
+def _harmful_label(text: str) -> int | None:
+    t = text.strip().lstrip("'\"*").lower()
+    t = t.removeprefix("answer:").strip().lstrip("'\"*")
+    if t.startswith("not harmful"):
+        return 0
+    if t.startswith("harmful"):
+        return 1
+    return None
+
+
+def _read_csv_skipping_comments(path: str) -> list[dict[str, str]]:
+    text = Path(path).read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines(keepends=True) if not ln.startswith("#")]
+    return list(csv.DictReader(io.StringIO("".join(lines))))
+
+
+def default_examples(seed: int = 0, n_benign: int = 3000) -> list[Example]:
+    """The default labelled set from the offline assets (fetched on first use)."""
+    import yaml
+
+    from fedrai.assets import resolve
+
+    rng = random.Random(seed)
+    out: list[Example] = []
+
+    pairs = json.loads(Path(resolve("embedded:harmful-pairs")).read_text(encoding="utf-8"))
+    harmful_prompts: list[tuple[str, str]] = []
+    for i, row in enumerate(pairs):
+        label = _harmful_label(str(row.get("category", "")))
+        prompt, answer = str(row.get("user", "")), str(row.get("assistant", ""))
+        if label is None or not prompt.strip() or not answer.strip():
+            continue
+        out.append(Example(prompt, answer, label, "harmful_compliant" if label else "harmful_safe_answer",
+                           source=f"harmful-pairs:{i}"))
+        harmful_prompts.append((prompt, f"harmful-pairs:{i}"))
+    hb = Path(resolve("embedded:harmbench")).read_text(encoding="utf-8").splitlines()
+    harmful_prompts += [(p.strip(), f"harmbench:{i}") for i, p in enumerate(hb) if p.strip()]
+    sr = _read_csv_skipping_comments(resolve("embedded:strongreject"))
+    harmful_prompts += [(r["forbidden_prompt"].strip(), f"strongreject:{i}") for i, r in enumerate(sr)]
+
+    seen: set[str] = set()
+    for prompt, src in harmful_prompts:
+        key = _norm(prompt)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Example(prompt, None, 1, "harmful_prompt", source=src))
+        out.append(Example(prompt, "", 0, "refusal", source=src))  # response filled after the split
+
+    for i, r in enumerate(_read_csv_skipping_comments(resolve("embedded:refusal-evals"))):
+        if r.get("human_score", "").strip() == "1" and r.get("assistant_response", "").strip():
+            out.append(Example(r["objective"], r["assistant_response"], 0, "refusal",
+                               source=f"refusal-evals:{i}"))
+
+    lines = Path(resolve("embedded:instructlab")).read_text(encoding="utf-8").splitlines()
+    picked = rng.sample(range(len(lines)), min(n_benign + n_benign // 10, len(lines)))
+    for k, li in enumerate(picked):
+        msgs = json.loads(lines[li]).get("messages", [])
+        user = next((m["content"] for m in reversed(msgs) if m.get("role") == "user"), "")
+        answer = next((m["content"] for m in reversed(msgs) if m.get("role") == "assistant"), "")
+        if not user.strip() or not answer.strip():
+            continue
+        src = f"instructlab:{li}"
+        if k < n_benign:
+            out.append(Example(user, answer, 0, "benign", source=src))
+            out.append(Example(user, None, 0, "benign_prompt", source=src))
+        else:
+            out.append(Example(user, "", 0, "benign_refusal", source=src))
+
+    for ex in out:
+        ex.split = _split_of(ex.prompt, seed)
+    # AdvBench: test only, never trained on; drop any prompt that also occurs above.
+    adv = yaml.safe_load(Path(resolve("embedded:advbench")).read_text(encoding="utf-8"))
+    for i, s in enumerate(adv.get("seeds", [])):
+        prompt = str(s.get("value", "")).strip()
+        if not prompt or _norm(prompt) in seen:
+            continue
+        out.append(Example(prompt, None, 1, "harmful_prompt", "test", f"advbench:{i}"))
+        out.append(Example(prompt, "", 0, "refusal", "test", f"advbench:{i}"))
+    for ex in out:
+        if ex.response == "":
+            ex.response = synth_refusal(ex.prompt, rng, "test" if ex.split == "test" else "train")
+    return out
+
+
+def load_labelled_jsonl(path: str | Path, seed: int = 0) -> list[Example]:
+    """User labels: JSONL rows with ``prompt``, optional ``response``, ``label`` (1/0 or
+    unsafe/safe) and optional ``split`` (train/val/test; default: by prompt hash)."""
+    out: list[Example] = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            prompt = row["prompt"]
+            response = row.get("response")
+            raw = row["label"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}:{n}: expected JSON with prompt, label (and response): {err}") from None
+        label = {"unsafe": 1, "safe": 0, "1": 1, "0": 0, "true": 1, "false": 0}.get(str(raw).lower())
+        if label is None or not isinstance(prompt, str) or not (response is None or isinstance(response, str)):
+            raise ValueError(f"{path}:{n}: label must be 0/1 or safe/unsafe; prompt/response strings")
+        kind = "prompt_only" if not response else ("labelled_unsafe" if label else "labelled_safe")
+        split = str(row.get("split") or _split_of(prompt, seed))
+        out.append(Example(prompt, response or None, label, kind, split, f"{path}:{n}"))
+    return out
+
+
+# --------------------------------------------------------------------------- training
+def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    from sklearn.metrics import roc_auc_score
+
+    pred = p >= threshold
+    tp = int(np.sum(pred & (y == 1)))
+    fp = int(np.sum(pred & (y == 0)))
+    fn = int(np.sum(~pred & (y == 1)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    auc = float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else float("nan")
+    return {"n": int(len(y)), "positives": int(y.sum()), "precision": precision, "recall": recall,
+            "f1": f1, "auc": auc}
+
+
+def _rate(p: np.ndarray, threshold: float) -> float:
+    return float(np.mean(p >= threshold)) if len(p) else float("nan")
+
+
+def _choose_threshold(y: np.ndarray, p: np.ndarray, sets: list[str], max_fpr: float) -> float:
+    """Lowest threshold whose val FPR on every safe set is <= ``max_fpr`` (most recall);
+    if none reaches it, the threshold with the best F1."""
+    safe_sets = sorted({s for s, lab in zip(sets, y, strict=True) if lab == 0})
+    arr = np.array(sets)
+    candidates = np.unique(np.concatenate([p, [0.5]]))
+    best: float | None = None
+    for t in candidates:  # ascending
+        if all(_rate(p[(arr == s) & (y == 0)], t) <= max_fpr for s in safe_sets):
+            best = float(t)
+            break
+    if best is None:
+        best = max(candidates, key=lambda t: _metrics(y, p, t)["f1"])
+    # put the threshold between this score and the next one down (a margin, not an exact hit)
+    below = p[p < best]
+    return float((best + below.max()) / 2) if len(below) else float(best)
+
+
+def _logit(x: float) -> float:
+    x = min(max(x, 1e-6), 1 - 1e-6)
+    return float(np.log(x / (1 - x)))
+
+
+def fit_mode(
+    x: dict[str, np.ndarray], y: dict[str, np.ndarray], sets: dict[str, list[str]], kind: str,
+    max_fpr: float, seed: int,
+) -> tuple[LinearHead, dict[str, Any]]:
+    """Fit one mode's logistic regression (C and threshold on val) and fold the threshold
+    into the bias so that 0.5 is the operating point."""
+    from sklearn.linear_model import LogisticRegression
+
+    best: tuple[float, Any, float] | None = None
+    for c in (0.3, 1.0, 3.0, 10.0):
+        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
+        clf.fit(x["train"], y["train"])
+        pv = clf.predict_proba(x["val"])[:, 1]
+        t = _choose_threshold(y["val"], pv, sets["val"], max_fpr)
+        m = _metrics(y["val"], pv, t)
+        score = m["recall"] + m["precision"] * 0.5 + m["auc"] * 0.1
+        if best is None or score > best[0]:
+            best = (score, clf, t)
+    assert best is not None
+    _, clf, t = best
+    head = LinearHead(kind, clf.coef_[0].astype(np.float32), float(clf.intercept_[0]) - _logit(t))
+    return head, {"C": float(clf.C), "val_threshold_raw": t}
+
+
+def evaluate(head: LinearHead, x: np.ndarray, y: np.ndarray, sets: list[str], threshold: float = 0.5) -> dict[str, Any]:
+    """Overall precision/recall/F1/AUC plus the flag rate of every set."""
+    p = head.predict_proba(x)
+    arr = np.array(sets)
+    out: dict[str, Any] = _metrics(y, p, threshold)
+    out["flag_rate_by_set"] = {s: {"n": int(np.sum(arr == s)), "flag_rate": _rate(p[arr == s], threshold)}
+                               for s in sorted(set(sets))}
+    return out
+
+
+def train_filter(
+    out_path: str | Path,
+    *,
+    data: str | Path | None = None,
+    encoder: Encoder | None = None,
+    encoder_ref: str = "embedded:minilm-l6-v2",
+    max_seq_length: int = 128,
+    seed: int = 0,
+    n_benign: int = 3000,
+    max_fpr: float = 0.02,
+    base_head: str | Path | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Train a head file at ``out_path`` (+ ``<out_path>.json`` record); return the record.
+
+    ``data`` is a labelled JSONL (see :func:`load_labelled_jsonl`); without it the default
+    offline sources are used. Modes the user data cannot train (no rows with both labels) keep
+    the heads of ``base_head`` (default: the shipped head).
+    """
+    from fedrai.safety.filters.embedded import SentenceEncoder
+
+    t0 = time.time()
+    examples = load_labelled_jsonl(data, seed) if data else default_examples(seed, n_benign)
+    if encoder is None:
+        encoder = SentenceEncoder(encoder_ref, max_seq_length)
+    heads: dict[str, LinearHead] = {}
+    record: dict[str, Any] = {
+        "encoder": encoder_ref, "max_seq_length": max_seq_length, "seed": seed, "max_val_fpr": max_fpr,
+        "data": str(data) if data else "default offline sources (see fedrai/safety/train_head.py docstring)",
+        "operating_point": "bias shifted so the val-chosen threshold is probability 0.5",
+        "modes": {},
+    }
+    for mode in MODES:
+        kind = FEATURES[mode]
+        rows = [e for e in examples if (e.response is None) == (mode == "prompt")]
+        by = {s: [e for e in rows if e.split == s] for s in ("train", "val", "test")}
+        if any(len({e.label for e in by[s]}) < 2 for s in ("train", "val")):
+            log(f"{mode}: not enough labelled rows of both classes; keeping the base head")
+            continue
+        x, y, sets = {}, {}, {}
+        for s, part in by.items():
+            if not part:
+                continue
+            x[s] = embed_features(encoder, kind, [e.prompt for e in part],
+                                  [e.response for e in part] if mode != "prompt" else [e.prompt for e in part])
+            y[s] = np.array([e.label for e in part])
+            sets[s] = [e.set for e in part]
+        head, fit_info = fit_mode(x, y, sets, kind, max_fpr, seed)
+        heads[mode] = head
+        info: dict[str, Any] = {"features": kind, **fit_info,
+                                "sizes": {s: {k: sum(1 for e in part if e.set == k) for k in sorted({e.set for e in part})}
+                                          for s, part in by.items()}}
+        info["val"] = evaluate(head, x["val"], y["val"], sets["val"])
+        if "test" in x:
+            info["test"] = evaluate(head, x["test"], y["test"], sets["test"])
+        record["modes"][mode] = info
+        log(f"{mode}: val {_brief(info['val'])}" + (f" | test {_brief(info['test'])}" if "test" in info else ""))
+    if len(heads) < len(MODES):
+        base = Head.load(base_head)
+        for mode in MODES:
+            if mode not in heads and mode in base.heads:
+                heads[mode] = base.heads[mode]
+                record["modes"][mode] = {"kept_from": str(base_head or "shipped default head")}
+    record["train_seconds"] = round(time.time() - t0, 1)
+    out_path = Path(out_path)
+    Head(heads, {k: v for k, v in record.items() if k != "modes"}).save(out_path)
+    out_path.with_suffix(".json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return record
+
+
+def _brief(m: dict[str, Any]) -> str:
+    return f"P={m['precision']:.3f} R={m['recall']:.3f} F1={m['f1']:.3f} AUC={m['auc']:.3f}"
+
+
+def examples_to_dicts(examples: list[Example]) -> list[dict[str, Any]]:
+    return [asdict(e) for e in examples]

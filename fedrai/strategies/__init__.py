@@ -1,0 +1,11 @@
+"""Aggregation strategies by name.
+
+Flower's own strategies (``flwr.serverapp.strategy``) built from ``StrategyConfig``, plus what
+Flower lacks (SCAFFOLD, in ``scaffold.py``). ``registry.build_strategy`` wraps each in
+``RoundRecorder`` so the round driver can read what a round sent, received and lost, and
+checkpoint the strategy's own state for resume.
+"""
+
+from fedrai.strategies.registry import STRATEGY_NAMES, build_strategy
+
+__all__ = ["STRATEGY_NAMES", "build_strategy"]

@@ -1,0 +1,155 @@
+"""Build a strategy by name from ``StrategyConfig``, instrumented for the round driver."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.serverapp import Grid
+from flwr.serverapp import strategy as flwr_strategy
+
+from fedrai.config import StrategyConfig
+
+
+def _no_extra(c: StrategyConfig) -> dict[str, Any]:
+    return {}
+
+
+_BUILDERS: dict[str, tuple[Callable[[], type], Callable[[StrategyConfig], dict[str, Any]]]] = {
+    "fedavg": (lambda: flwr_strategy.FedAvg, _no_extra),
+    "fedprox": (lambda: flwr_strategy.FedProx, lambda c: {"proximal_mu": c.proximal_mu}),
+    "fedavgm": (
+        lambda: flwr_strategy.FedAvgM,
+        lambda c: {"server_learning_rate": c.server_learning_rate, "server_momentum": c.server_momentum},
+    ),
+    "fedadam": (
+        lambda: flwr_strategy.FedAdam,
+        lambda c: {"eta": c.server_learning_rate, "beta_1": c.beta_1, "beta_2": c.beta_2, "tau": c.tau},
+    ),
+    "fedyogi": (
+        lambda: flwr_strategy.FedYogi,
+        lambda c: {"eta": c.server_learning_rate, "beta_1": c.beta_1, "beta_2": c.beta_2, "tau": c.tau},
+    ),
+    "fedadagrad": (lambda: flwr_strategy.FedAdagrad, lambda c: {"eta": c.server_learning_rate, "tau": c.tau}),
+    "fedmedian": (lambda: flwr_strategy.FedMedian, _no_extra),
+    "fedtrimmedavg": (lambda: flwr_strategy.FedTrimmedAvg, lambda c: {"beta": c.trim_beta}),
+    "krum": (lambda: flwr_strategy.Krum, lambda c: {"num_malicious_nodes": c.num_malicious_clients}),
+}
+
+
+def _scaffold() -> type:
+    from fedrai.strategies.scaffold import Scaffold
+
+    return Scaffold
+
+
+_BUILDERS["scaffold"] = (_scaffold, lambda c: {"server_learning_rate": c.server_learning_rate})
+
+STRATEGY_NAMES: tuple[str, ...] = tuple(_BUILDERS)
+
+# Attributes in which Flower's strategies (and ours) keep state across rounds.
+_STATE_ATTRS = ("current_arrays", "m_t", "v_t", "momentum_vector", "server_control")
+
+COUNT_PREFIXES = ("safety.", "cai.", "data.")
+
+
+@dataclass
+class RoundTraffic:
+    """What one training round sent, received and lost."""
+
+    sampled: int = 0
+    bytes_down: int = 0
+    failures: int = 0
+    bytes_up: int = 0
+    client_metrics: list[dict[str, float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        """Per-round figures: weighted train loss, summed guard counts, traffic."""
+        out: dict[str, float] = {
+            "clients": float(self.sampled - self.failures),
+            "failures": float(self.failures),
+            "bytes_up": float(self.bytes_up),
+            "bytes_down": float(self.bytes_down),
+        }
+        ok = self.client_metrics
+        weights = [m.get("num-examples", 0.0) for m in ok]
+        total = sum(weights)
+        if ok and total > 0:
+            for key in ("train.loss_mean", "train.loss_first", "train.loss_last"):
+                if all(key in m for m in ok):
+                    out[key] = sum(m[key] * w for m, w in zip(ok, weights, strict=True)) / total
+            out["train_loss"] = out.get("train.loss_mean", float("nan"))
+        for m in ok:
+            for key, value in m.items():
+                if key.startswith(COUNT_PREFIXES):
+                    out[key] = out.get(key, 0.0) + value
+        return out
+
+
+class RoundRecorder:
+    """Mixin over a Flower strategy: records each round's traffic and failures.
+
+    Missing replies (a timed-out client) count as failures like error replies do; a failed
+    client never aborts the round, as long as one reply is usable.
+    """
+
+    traffic: RoundTraffic
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        messages = list(super().configure_train(server_round, arrays, config, grid))  # type: ignore[misc]
+        self.traffic = RoundTraffic(
+            sampled=len(messages),
+            bytes_down=sum(_arrays_bytes(m) for m in messages),
+        )
+        return messages
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        replies = list(replies)
+        t = self.traffic
+        for msg in replies:
+            if msg.has_error():
+                t.errors.append(f"node {msg.metadata.src_node_id}: {msg.error.reason}")
+                continue
+            t.bytes_up += _arrays_bytes(msg)
+            for record in msg.content.metric_records.values():
+                t.client_metrics.append({k: float(v) for k, v in record.items() if isinstance(v, int | float)})
+        t.failures = t.sampled - (len(replies) - len(t.errors))
+        return super().aggregate_train(server_round, replies)  # type: ignore[misc]
+
+    def state_bytes(self) -> bytes:
+        """The strategy's own cross-round state (e.g. FedAdam's moments), for resume."""
+        return pickle.dumps({a: getattr(self, a) for a in _STATE_ATTRS if hasattr(self, a)})
+
+    def load_state_bytes(self, blob: bytes) -> None:
+        for attr, value in pickle.loads(blob).items():
+            setattr(self, attr, value)
+
+
+def _arrays_bytes(message: Message) -> int:
+    return sum(r.count_bytes() for r in message.content.array_records.values())
+
+
+def build_strategy(cfg: StrategyConfig, num_clients: int) -> Any:
+    """A Flower strategy by name; no client-side evaluation (the server evaluates)."""
+    if cfg.name not in _BUILDERS:
+        raise ValueError(f"unknown strategy {cfg.name!r}; valid: {', '.join(STRATEGY_NAMES)}")
+    get_cls, extra = _BUILDERS[cfg.name]
+    base = get_cls()
+    cls = type(f"Recorded{base.__name__}", (RoundRecorder, base), {})
+    min_train = min(cfg.min_train_clients, num_clients)
+    return cls(
+        fraction_train=cfg.fraction_train,
+        fraction_evaluate=0.0,
+        min_train_nodes=min_train,
+        min_evaluate_nodes=0,
+        min_available_nodes=max(min_train, min(cfg.min_available_clients, num_clients)),
+        **extra(cfg),
+    )

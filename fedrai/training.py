@@ -1,0 +1,161 @@
+"""Local LoRA SFT: a plain loop a reader can follow top to bottom.
+
+Why not trl's SFTTrainer: a federated round is N optimizer steps (not epochs) at a learning rate
+set by the server's round schedule, and FedProx and SCAFFOLD change the step itself (a proximal
+term in the loss, a control-variate correction of the gradient). In a plain loop each of those
+is one visible line; through a Trainer they are callbacks and subclass overrides, and each round
+would pay the Trainer's set-up again.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from fedrai.config import TrainConfig
+from fedrai.data import Row
+from fedrai.data.formatting import collate, tokenize_row
+from fedrai.model import trainable_by_state_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from peft import PeftModel
+    from transformers import PreTrainedTokenizerBase
+
+
+@dataclass
+class TrainResult:
+    loss_first: float
+    loss_mean: float
+    loss_last: float
+    steps: int
+    examples: int  # rows that had a trainable response token
+    skipped: int  # rows whose response did not fit max_seq_length
+    seconds: float
+
+    def as_metrics(self) -> dict[str, float]:
+        return {f"train.{k}": float(v) for k, v in asdict(self).items()}
+
+
+def round_learning_rate(cfg: TrainConfig, server_round: int, num_rounds: int) -> float:
+    """Learning rate of a round: the peak in round 1 decaying to ``min_lr_ratio`` x peak in the last."""
+    if cfg.lr_schedule == "constant" or num_rounds <= 1:
+        return cfg.learning_rate
+    progress = (server_round - 1) / (num_rounds - 1)
+    low = cfg.min_lr_ratio
+    if cfg.lr_schedule == "linear":
+        factor = 1.0 - (1.0 - low) * progress
+    else:
+        factor = low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return cfg.learning_rate * factor
+
+
+def train_lora(
+    model: PeftModel,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: list[Row],
+    *,
+    steps: int,
+    batch_size: int,
+    grad_accum: int,
+    learning_rate: float,
+    max_seq_length: int,
+    seed: int,
+    optimizer: str = "adamw",
+    max_grad_norm: float = 1.0,
+    weight_decay: float = 0.0,
+    proximal_mu: float = 0.0,
+    grad_correction: dict[str, torch.Tensor] | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train the adapter in place for ``steps`` optimizer steps on ``rows``.
+
+    ``proximal_mu`` adds FedProx's ``mu/2 * ||w - w_global||^2`` (w_global = the adapter at
+    entry). ``grad_correction`` (adapter-state key -> tensor) is added to each gradient before
+    the step: SCAFFOLD's ``c - c_i``.
+    """
+    started = time.perf_counter()
+    examples = [e for e in (tokenize_row(tokenizer, r, max_seq_length) for r in rows) if e is not None]
+    skipped = len(rows) - len(examples)
+    if not examples:
+        raise ValueError(f"no trainable rows: {len(rows)} given, {skipped} had no response token within max_seq_length")
+
+    params = trainable_by_state_key(model)
+    anchors = {k: p.detach().clone() for k, p in params.items()} if proximal_mu > 0 else {}
+    corrections = (
+        {k: grad_correction[k].to(device=p.device, dtype=p.dtype) for k, p in params.items()}
+        if grad_correction is not None
+        else {}
+    )
+    if optimizer == "sgd":
+        opt: torch.optim.Optimizer = torch.optim.SGD(params.values(), lr=learning_rate, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.AdamW(params.values(), lr=learning_rate, weight_decay=weight_decay)
+    device = next(iter(params.values())).device
+    order = _example_order(len(examples), steps * grad_accum * batch_size, seed)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    losses: list[float] = []
+    model.train()
+    bar = _progress(steps, progress)
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+        torch.manual_seed(seed)  # LoRA dropout
+        cursor = 0
+        for _step in range(steps):
+            step_loss = 0.0
+            for _micro in range(grad_accum):
+                batch = [examples[i] for i in order[cursor : cursor + batch_size]]
+                cursor += batch_size
+                inputs = {k: v.to(device) for k, v in collate(batch, pad_id).items()}
+                loss = model(**inputs).loss / grad_accum
+                step_loss += loss.item()
+                if anchors:
+                    prox = sum(((p - anchors[k]) ** 2).sum() for k, p in params.items())
+                    loss = loss + (proximal_mu / 2.0) * prox / grad_accum
+                loss.backward()
+            for k, p in corrections.items():
+                if params[k].grad is not None:
+                    params[k].grad.add_(p)
+            if max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(params.values(), max_grad_norm)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(step_loss)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{step_loss:.3f}")
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return TrainResult(
+        loss_first=losses[0],
+        loss_mean=sum(losses) / len(losses),
+        loss_last=losses[-1],
+        steps=steps,
+        examples=len(examples),
+        skipped=skipped,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _example_order(n: int, needed: int, seed: int) -> list[int]:
+    """Seeded epochs of shuffled indices, as many as the steps need."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    while len(order) < needed:
+        epoch = list(range(n))
+        rng.shuffle(epoch)
+        order.extend(epoch)
+    return order
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="local steps", leave=False)

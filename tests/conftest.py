@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny models and small data files, all built locally."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import build_tiny_llama
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_env(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No hub access in tests; an isolated asset cache unless one is given."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def pairs_jsonl(tmp_path: Path) -> Path:
+    rows = [
+        {"prompt": f"Question {i}: how do I bake bread?", "response": f"Mix flour and water, knead, bake. ({i})"}
+        for i in range(24)
+    ]
+    return write_jsonl(tmp_path / "pairs.jsonl", rows)

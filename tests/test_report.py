@@ -1,0 +1,137 @@
+"""`fedrai report` on synthetic run dirs: the table, the per-round tables and the PNGs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from fedrai.config import ExperimentConfig
+from fedrai.report import ReportError, build_report, load_run
+
+
+def make_run(
+    root: Path,
+    name: str,
+    *,
+    strategy: str = "fedavg",
+    safety: bool = False,
+    cai: str = "none",
+    rounds: int = 4,
+    final: bool = True,
+    slope: float = 0.1,
+) -> Path:
+    """A run dir as a real run writes it: resolved config, one metrics row per round, a summary."""
+    run = root / name
+    run.mkdir(parents=True)
+    data = {
+        "name": name,
+        "strategy": {"name": strategy},
+        "safety": {"enabled": safety},
+        "cai": {"placement": cai},
+    }
+    if cai == "client" and safety:
+        data["safety"]["action"] = "revise"
+    cfg = ExperimentConfig.from_dict(data)
+    (run / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
+    rows = []
+    for r in range(rounds + 1):
+        row = {
+            "round": r,
+            "advbench.refusal_rate": min(1.0, 0.05 + slope * r),
+            "advbench.judge_safe_rate": min(1.0, 0.2 + slope * r),
+            "advbench.n": 32,
+            **({"final.advbench.n": 520} if final and r == rounds else {}),
+            "benign.refusal_rate": 0.02 * r,
+            "benign.n": 16,
+            "heldout.loss": 2.0 - 0.1 * r,
+            "eval.seconds": 10.0,
+        }
+        if r > 0:
+            row.update(
+                train_loss=2.5 - 0.2 * r,
+                clients=2,
+                failures=0,
+                bytes_up=2_000_000,
+                bytes_down=2_000_000,
+                seconds=30.5,
+                **{"safety.flagged": 3, "safety.dropped": 3, "cai.revised": 0},
+            )
+        if final and r == rounds:
+            row["final.advbench.refusal_rate"] = 0.5
+            row["final.benign.refusal_rate"] = 0.125
+        rows.append(row)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows), encoding="utf-8")
+    summary = {"name": name, "strategy": strategy, "totals": {"bytes_up": 8e6, "bytes_down": 8e6}}
+    if final:
+        summary["final"] = {
+            "final.advbench.refusal_rate": 0.5,
+            "final.benign.refusal_rate": 0.125,
+            "final.heldout.loss": 1.55,
+        }
+    (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return run
+
+
+def test_report_table_and_plots(tmp_path: Path) -> None:
+    runs = [
+        make_run(tmp_path, "fl", slope=0.02),
+        make_run(tmp_path, "fl-filter", safety=True, slope=0.1),
+        make_run(tmp_path, "fl-cai", strategy="scaffold", cai="server", final=False, slope=0.2),
+    ]
+    report = build_report(runs, tmp_path / "out")
+    text = report.read_text()
+    assert "| fl | FL | FedAvg | 4 | 50.0 |" in text  # final full-set figure, no dagger
+    assert "| fl-filter | FL + filter | FedAvg |" in text
+    # No final evaluation: last round's subset value (0.05 + 0.8 -> 85.0) marked with a dagger.
+    assert "| fl-cai | FL + CAI | SCAFFOLD | 4 | 85.0† |" in text
+    assert "base model, no FL" in text and "16.0" in text  # comm MB from summary totals
+    assert "### fl-filter (FL + filter, FedAvg)" in text and "safety.dropped" in text
+    for png in ("advbench_refusal", "benign_refusal", "heldout_loss", "train_loss", "curves"):
+        path = tmp_path / "out" / f"{png}.png"
+        assert path.is_file() and path.stat().st_size > 10_000, png
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![per-round curves](curves.png)" in text
+
+
+def test_partial_runs_leave_gaps(tmp_path: Path) -> None:
+    run = tmp_path / "crashed"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"round": 1, "train_loss": 2.0}) + "\n", encoding="utf-8")
+    parsed = load_run(run)
+    assert parsed.final("advbench.refusal_rate") == (None, False)
+    assert parsed.total_bytes() is None and parsed.name == "crashed"
+    text = build_report([run], tmp_path / "out").read_text()
+    assert "| crashed | FL | FedAvg | 1 | – |" in text
+    assert (tmp_path / "out" / "train_loss.png").is_file()
+    assert not (tmp_path / "out" / "advbench_refusal.png").exists()
+
+
+def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="not a run dir"):
+        load_run(tmp_path / "nope")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ReportError, match="no config.toml, metrics.jsonl or summary.json"):
+        load_run(empty)
+    run = make_run(tmp_path, "r")
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write("{not json\n")
+    with pytest.raises(ReportError, match=r"metrics\.jsonl:6: not valid JSON"):
+        load_run(run)
+
+
+def test_report_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fedrai.report.cli import app
+
+    run = make_run(tmp_path, "one")
+    result = CliRunner().invoke(app, [str(run), "--out", str(tmp_path / "rep")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "rep" / "report.md").is_file()
+    bad = CliRunner().invoke(app, [str(tmp_path / "missing")])
+    assert bad.exit_code == 2 and "not a run dir" in bad.output
+    assert not math.isnan(load_run(run).final("heldout.loss")[0])
