@@ -1,4 +1,4 @@
-"""The ``fedrai`` command line: run experiments, fetch assets, guard data, evaluate, report."""
+"""fedrai: federated LoRA fine-tuning with a safety filter and constitutional AI, on Flower + Ray."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
 
         def show(line: str) -> None:
             if "[fedrai]" in line:
-                console.print(line[line.index("[fedrai]") :], highlight=False)
+                console.print(line[line.index("[fedrai]") :], highlight=False, markup=False)
                 status.update(f"round {line.split()[2] if len(line.split()) > 2 else ''} done; training...")
             elif "ERROR" in line or "Traceback" in line:
                 console.print(f"[red]{line}[/]", highlight=False)

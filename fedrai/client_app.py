@@ -13,6 +13,7 @@ from flwr.clientapp import ClientApp
 from fedrai.clients.pipeline import guard_rows, load_client_rows
 from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
 from fedrai.model import get_adapter_state, set_adapter_state
+from fedrai.strategies.scaffold import CONTROL_DELTA_KEY, ScaffoldClient
 from fedrai.training import train_lora
 from fedrai.transport import from_arrays, to_arrays
 
@@ -41,6 +42,11 @@ def train(msg: Message, context: Context) -> Message:
         worker.guarded[partition_id] = guard_rows(cfg, rows, state_dir, worker.model, worker.tokenizer, seed)
     rows, counts = worker.guarded[partition_id]
 
+    scaffold = None
+    if config.get("strategy") == "scaffold":  # control variates: c - c_i corrects every gradient
+        state_dir = client_state_dir(context.run_config, context.node_config, partition_id)
+        scaffold = ScaffoldClient.begin(msg.content, state_dir, server_round, optimizer=cfg.train.optimizer)
+
     result = train_lora(
         worker.model,
         worker.tokenizer,
@@ -55,6 +61,7 @@ def train(msg: Message, context: Context) -> Message:
         max_grad_norm=cfg.train.max_grad_norm,
         weight_decay=cfg.train.weight_decay,
         proximal_mu=float(config.get("proximal-mu", 0.0)),
+        grad_correction=scaffold.correction if scaffold is not None else None,
     )
     state = get_adapter_state(worker.model)
     reply = RecordDict(
@@ -63,4 +70,7 @@ def train(msg: Message, context: Context) -> Message:
             "metrics": MetricRecord({"num-examples": result.examples, **result.as_metrics(), **counts}),
         }
     )
+    if scaffold is not None:  # the new c_i stays in the state dir; only its delta leaves
+        delta = scaffold.finish(state, steps=result.steps, lr=float(config["lr"]))
+        reply[CONTROL_DELTA_KEY] = to_arrays(delta, cfg.federation.wire_dtype)
     return Message(content=reply, reply_to=msg)

@@ -220,6 +220,7 @@ class ExperimentConfig(_Section):
 
     name: str = Field("experiment", min_length=1, description="Used in the run dir and reports.")
     seed: int = Field(0, ge=0, description="Seeds data split, sampling, LoRA init and training.")
+    setting: str = Field("", description="Label of the guard setting in reports (e.g. `FL + filter`).")
     model: ModelConfig = Field(default_factory=ModelConfig)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -373,7 +374,7 @@ def reference_markdown() -> str:
     """The config reference, generated from the fields, for README and `fedrai config --reference`."""
     out = ["| key | type | default | meaning |", "|---|---|---|---|"]
     top = ExperimentConfig.model_fields
-    for name in ("name", "seed"):
+    for name in ("name", "seed", "setting"):
         f = top[name]
         out.append(f"| `{name}` | {_type_name(f.annotation)} | `{f.default!r}` | {f.description} |")
     for section, field in top.items():

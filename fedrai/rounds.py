@@ -73,13 +73,15 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
             arrays = aggregated
         set_adapter_state(model, from_arrays(arrays))
 
-        if server_cai is not None:
-            row.update(server_cai.run_round(model, server_round))
+        if server_cai is not None:  # prefixed apart from the clients' own cai.* counts
+            row.update({f"cai_server.{k.removeprefix('cai.')}": v for k, v in server_cai.run_round(model, server_round).items()})
             arrays = to_arrays(get_adapter_state(model), cfg.federation.wire_dtype)
 
         last = server_round == cfg.federation.num_rounds
         if evaluator is not None:
-            row.update(evaluator.evaluate(model, server_round, final=last))
+            row.update(evaluator.evaluate(model, server_round))
+            if last:  # the full set once, beside the per-round subset that keeps curves comparable
+                row.update(evaluator.evaluate(model, server_round, final=True))
         if cfg.output.save_every_round or last:
             model.save_pretrained(str(run.adapter(server_round)))
         run.save_checkpoint(server_round, from_arrays(arrays), strategy.state_bytes())

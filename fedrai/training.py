@@ -75,8 +75,10 @@ def train_lora(
     """Train the adapter in place for ``steps`` optimizer steps on ``rows``.
 
     ``proximal_mu`` adds FedProx's ``mu/2 * ||w - w_global||^2`` (w_global = the adapter at
-    entry). ``grad_correction`` (adapter-state key -> tensor) is added to each gradient before
-    the step: SCAFFOLD's ``c - c_i``.
+    entry). ``grad_correction`` (adapter-state key -> tensor) is SCAFFOLD's ``c - c_i``, applied
+    as ``w -= lr * correction`` after each optimizer step: with SGD that is exactly the paper's
+    corrected step (unclipped), and with AdamW it is what OpenFedLLM does, rather than letting
+    Adam rescale the correction.
     """
     started = time.perf_counter()
     examples = [e for e in (tokenize_row(tokenizer, r, max_seq_length) for r in rows) if e is not None]
@@ -117,13 +119,13 @@ def train_lora(
                     prox = sum(((p - anchors[k]) ** 2).sum() for k, p in params.items())
                     loss = loss + (proximal_mu / 2.0) * prox / grad_accum
                 loss.backward()
-            for k, p in corrections.items():
-                if params[k].grad is not None:
-                    params[k].grad.add_(p)
             if max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(params.values(), max_grad_norm)
             opt.step()
             opt.zero_grad(set_to_none=True)
+            with torch.no_grad():  # SCAFFOLD: y <- y - lr * (c - c_i), after the optimizer's own step
+                for k, correction in corrections.items():
+                    params[k].add_(correction, alpha=-learning_rate)
             losses.append(step_loss)
             if bar is not None:
                 bar.update(1)

@@ -90,3 +90,10 @@ def test_schedule_random_is_seeded_and_sequence_cycles(tmp_path: Path) -> None:
     assert a != c.schedule(50, 3, "random", seed=8)
     assert {i for row in a for i in row} == {0, 1}
     assert c.schedule(2, 3, "sequence", seed=0) == [[0, 1, 0], [0, 1, 0]]
+
+
+def test_refusal_text_is_stable_per_prompt_and_varied() -> None:
+    c = load_constitution(None)
+    assert c.refusal_text("How to X?") == c.refusal_text("How to X?", "S1")
+    texts = {c.refusal_text(f"prompt {i}") for i in range(40)}
+    assert len(texts) > 1 and texts <= {r.text for r in c.refusals}

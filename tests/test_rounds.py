@@ -114,8 +114,6 @@ def test_every_strategy_aggregates_adapters(tiny_model_dir, pairs_jsonl, tmp_pat
     from fedrai.strategies import STRATEGY_NAMES
 
     for name in STRATEGY_NAMES:
-        if name == "scaffold":
-            continue
         cfg = make_config(tiny_model_dir, pairs_jsonl, tmp_path / name, f"strategy.name={name}", "federation.num_rounds=1")
         run(cfg)
         rows = RunDir(tmp_path / name).read_metrics()

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import psutil
 import pytest
+import tomllib
 
 from fedrai.config import ExperimentConfig
 from fedrai.runtime.simulation import (
@@ -28,7 +28,7 @@ from fedrai.runtime.simulation import (
 from tests.flower_toy_app import COMPONENTS as TOY_COMPONENTS
 
 REPO = Path(__file__).resolve().parents[1]
-TRICKY = 'a "quoted" \'single\' \'\'\' and """ triple \\ back\\slash \\n not-a-newline'
+TRICKY = "a \"quoted\" 'single' ''' and \"\"\" triple \\ back\\slash \\n not-a-newline"
 
 
 def _config(**federation: object) -> ExperimentConfig:
@@ -113,6 +113,7 @@ def test_stop_process_tree_reaches_other_sessions_and_stubborn_processes() -> No
     assert stop_process_tree(root.pid) == []  # idempotent
 
 
+@pytest.mark.slow  # starts flower-superlink (2-4 s of imports)
 def test_superlink_that_cannot_start_raises_with_log(tmp_path: Path) -> None:
     children_before = {p.pid for p in psutil.Process().children(recursive=True)}
     with (

@@ -162,8 +162,15 @@ def default_examples(seed: int = 0, n_benign: int = 3000) -> list[Example]:
         prompt, answer = str(row.get("user", "")), str(row.get("assistant", ""))
         if label is None or not prompt.strip() or not answer.strip():
             continue
-        out.append(Example(prompt, answer, label, "harmful_compliant" if label else "harmful_safe_answer",
-                           source=f"harmful-pairs:{i}"))
+        out.append(
+            Example(
+                prompt,
+                answer,
+                label,
+                "harmful_compliant" if label else "harmful_safe_answer",
+                source=f"harmful-pairs:{i}",
+            )
+        )
         harmful_prompts.append((prompt, f"harmful-pairs:{i}"))
     hb = Path(resolve("embedded:harmbench")).read_text(encoding="utf-8").splitlines()
     harmful_prompts += [(p.strip(), f"harmbench:{i}") for i, p in enumerate(hb) if p.strip()]
@@ -181,8 +188,9 @@ def default_examples(seed: int = 0, n_benign: int = 3000) -> list[Example]:
 
     for i, r in enumerate(_read_csv_skipping_comments(resolve("embedded:refusal-evals"))):
         if r.get("human_score", "").strip() == "1" and r.get("assistant_response", "").strip():
-            out.append(Example(r["objective"], r["assistant_response"], 0, "refusal",
-                               source=f"refusal-evals:{i}"))
+            out.append(
+                Example(r["objective"], r["assistant_response"], 0, "refusal", source=f"refusal-evals:{i}")
+            )
 
     lines = Path(resolve("embedded:instructlab")).read_text(encoding="utf-8").splitlines()
     picked = rng.sample(range(len(lines)), min(n_benign + n_benign // 10, len(lines)))
@@ -230,7 +238,11 @@ def load_labelled_jsonl(path: str | Path, seed: int = 0) -> list[Example]:
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{path}:{n}: expected JSON with prompt, label (and response): {err}") from None
         label = {"unsafe": 1, "safe": 0, "1": 1, "0": 0, "true": 1, "false": 0}.get(str(raw).lower())
-        if label is None or not isinstance(prompt, str) or not (response is None or isinstance(response, str)):
+        if (
+            label is None
+            or not isinstance(prompt, str)
+            or not (response is None or isinstance(response, str))
+        ):
             raise ValueError(f"{path}:{n}: label must be 0/1 or safe/unsafe; prompt/response strings")
         kind = "prompt_only" if not response else ("labelled_unsafe" if label else "labelled_safe")
         split = str(row.get("split") or _split_of(prompt, seed))
@@ -250,8 +262,14 @@ def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     auc = float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else float("nan")
-    return {"n": int(len(y)), "positives": int(y.sum()), "precision": precision, "recall": recall,
-            "f1": f1, "auc": auc}
+    return {
+        "n": int(len(y)),
+        "positives": int(y.sum()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "auc": auc,
+    }
 
 
 def _rate(p: np.ndarray, threshold: float) -> float:
@@ -282,8 +300,12 @@ def _logit(x: float) -> float:
 
 
 def fit_mode(
-    x: dict[str, np.ndarray], y: dict[str, np.ndarray], sets: dict[str, list[str]], kind: str,
-    max_fpr: float, seed: int,
+    x: dict[str, np.ndarray],
+    y: dict[str, np.ndarray],
+    sets: dict[str, list[str]],
+    kind: str,
+    max_fpr: float,
+    seed: int,
 ) -> tuple[LinearHead, dict[str, Any]]:
     """Fit one mode's logistic regression (C and threshold on val) and fold the threshold
     into the bias so that 0.5 is the operating point."""
@@ -305,13 +327,16 @@ def fit_mode(
     return head, {"C": float(clf.C), "val_threshold_raw": t}
 
 
-def evaluate(head: LinearHead, x: np.ndarray, y: np.ndarray, sets: list[str], threshold: float = 0.5) -> dict[str, Any]:
+def evaluate(
+    head: LinearHead, x: np.ndarray, y: np.ndarray, sets: list[str], threshold: float = 0.5
+) -> dict[str, Any]:
     """Overall precision/recall/F1/AUC plus the flag rate of every set."""
     p = head.predict_proba(x)
     arr = np.array(sets)
     out: dict[str, Any] = _metrics(y, p, threshold)
-    out["flag_rate_by_set"] = {s: {"n": int(np.sum(arr == s)), "flag_rate": _rate(p[arr == s], threshold)}
-                               for s in sorted(set(sets))}
+    out["flag_rate_by_set"] = {
+        s: {"n": int(np.sum(arr == s)), "flag_rate": _rate(p[arr == s], threshold)} for s in sorted(set(sets))
+    }
     return out
 
 
@@ -340,9 +365,14 @@ def train_filter(
     examples = load_labelled_jsonl(data, seed) if data else default_examples(seed, n_benign)
     if encoder is None:
         encoder = SentenceEncoder(encoder_ref, max_seq_length)
+    encoder = _CachedEncoder(encoder)  # the three modes share most texts
     heads: dict[str, LinearHead] = {}
     record: dict[str, Any] = {
-        "encoder": encoder_ref, "max_seq_length": max_seq_length, "seed": seed, "max_val_fpr": max_fpr,
+        "encoder": encoder_ref,
+        "max_seq_length": max_seq_length,
+        "seed": seed,
+        "max_val_fpr": max_fpr,
+        "n_benign": n_benign,
         "data": str(data) if data else "default offline sources (see fedrai/safety/train_head.py docstring)",
         "operating_point": "bias shifted so the val-chosen threshold is probability 0.5",
         "modes": {},
@@ -358,20 +388,32 @@ def train_filter(
         for s, part in by.items():
             if not part:
                 continue
-            x[s] = embed_features(encoder, kind, [e.prompt for e in part],
-                                  [e.response for e in part] if mode != "prompt" else [e.prompt for e in part])
+            x[s] = embed_features(
+                encoder,
+                kind,
+                [e.prompt for e in part],
+                [e.response for e in part] if mode != "prompt" else [e.prompt for e in part],
+            )
             y[s] = np.array([e.label for e in part])
             sets[s] = [e.set for e in part]
         head, fit_info = fit_mode(x, y, sets, kind, max_fpr, seed)
         heads[mode] = head
-        info: dict[str, Any] = {"features": kind, **fit_info,
-                                "sizes": {s: {k: sum(1 for e in part if e.set == k) for k in sorted({e.set for e in part})}
-                                          for s, part in by.items()}}
+        info: dict[str, Any] = {
+            "features": kind,
+            **fit_info,
+            "sizes": {
+                s: {k: sum(1 for e in part if e.set == k) for k in sorted({e.set for e in part})}
+                for s, part in by.items()
+            },
+        }
         info["val"] = evaluate(head, x["val"], y["val"], sets["val"])
         if "test" in x:
             info["test"] = evaluate(head, x["test"], y["test"], sets["test"])
         record["modes"][mode] = info
-        log(f"{mode}: val {_brief(info['val'])}" + (f" | test {_brief(info['test'])}" if "test" in info else ""))
+        log(
+            f"{mode}: val {_brief(info['val'])}"
+            + (f" | test {_brief(info['test'])}" if "test" in info else "")
+        )
     if len(heads) < len(MODES):
         base = Head.load(base_head)
         for mode in MODES:
@@ -381,8 +423,25 @@ def train_filter(
     record["train_seconds"] = round(time.time() - t0, 1)
     out_path = Path(out_path)
     Head(heads, {k: v for k, v in record.items() if k != "modes"}).save(out_path)
-    out_path.with_suffix(".json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    out_path.with_suffix(".json").write_text(
+        json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     return record
+
+
+class _CachedEncoder:
+    """Encodes each distinct text once across calls."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.cache: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if todo:
+            for t, v in zip(todo, self.inner.encode(todo), strict=True):
+                self.cache[t] = v
+        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
 
 
 def _brief(m: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ typo found mid-round on a client is far more expensive than one found at start-u
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,13 @@ class Constitution:
         name = self.principles[principle].name
         matching = [r.text for r in self.refusals if r.principle == name]
         return rng.choice(matching or [r.text for r in self.refusals])
+
+    def refusal_text(self, prompt: str, category: str | None = None) -> str:
+        """A refusal for the filter's ``refuse`` action: deterministic per prompt (stable hash), so
+        reruns train on the same text; varied across prompts, so one template is not learnt for all.
+        ``category`` is accepted for the filter's call signature and not used."""
+        digest = hashlib.sha256(prompt.encode("utf-8")).digest()
+        return self.refusals[int.from_bytes(digest[:4], "big") % len(self.refusals)].text
 
 
 def load_constitution(path: str | Path | None = None) -> Constitution:

@@ -14,6 +14,7 @@ itself produced the answer that is trained on.
 from __future__ import annotations
 
 import difflib
+import logging
 import random
 import re
 import time
@@ -24,6 +25,8 @@ from typing import Any, Literal, Protocol
 from fedrai.config import CAIConfig
 from fedrai.safety.cai.constitution import Constitution
 from fedrai.safety.cai.llm import Conversation, Critic
+
+log = logging.getLogger(__name__)
 
 Status = Literal["revised", "refusal", "dropped", "kept"]
 
@@ -162,6 +165,11 @@ class CAIEngine:
         self.threshold = threshold
         self.audit = audit
         self.audit_context = dict(audit_context or {})
+        if getattr(safety_filter, "mode", None) == "prompt":
+            log.warning(
+                "safety filter mode is 'prompt': it cannot tell a revision from the original, so every "
+                "CAI revision will fail the re-check; use mode 'response_in_context' with CAI"
+            )
 
     # ------------------------------------------------------------------ helpers
     def _write(self, record: dict[str, Any]) -> None:

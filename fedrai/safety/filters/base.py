@@ -34,6 +34,7 @@ class Verdict:
     invalid: bool = False
     unparseable: bool = False
     reason: str = ""
+    categories: tuple[str, ...] = ()
 
     def flagged(self, threshold: float) -> bool:
         return self.unsafe_prob >= threshold
@@ -46,6 +47,7 @@ class Judged:
     unsafe_prob: float
     category: str | None = None
     unparseable: bool = False
+    categories: tuple[str, ...] = ()
 
 
 class SafetyFilter(ABC):
@@ -81,7 +83,8 @@ class SafetyFilter(ABC):
             for (i, _, _, truncated), j in zip(chunk, judged, strict=True):
                 prob = min(1.0, max(0.0, float(j.unsafe_prob)))
                 reason = "unparseable_output" if j.unparseable else ""
-                verdicts[i] = Verdict(prob, j.category, truncated, False, j.unparseable, reason)
+                cats = j.categories or ((j.category,) if j.category else ())
+                verdicts[i] = Verdict(prob, j.category, truncated, False, j.unparseable, reason, cats)
         return [v for v in verdicts if v is not None]
 
     def _clean(self, prompt: Any, response: Any) -> tuple[str, str, str | None, bool]:

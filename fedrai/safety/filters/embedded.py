@@ -103,11 +103,15 @@ class Head:
     @classmethod
     def _read(cls, path: Path) -> Head:
         if not path.is_file():
-            raise FileNotFoundError(f"safety head {path} not found; train one with `fedrai safety train-filter`")
+            raise FileNotFoundError(
+                f"safety head {path} not found; train one with `fedrai safety train-filter`"
+            )
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             heads = {
-                m: LinearHead(str(z[f"{m}.features"]), z[f"{m}.coef"].astype(np.float32), float(z[f"{m}.intercept"]))
+                m: LinearHead(
+                    str(z[f"{m}.features"]), z[f"{m}.coef"].astype(np.float32), float(z[f"{m}.intercept"])
+                )
                 for m in MODES
                 if f"{m}.coef" in z.files
             }

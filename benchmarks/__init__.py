@@ -1,0 +1,1 @@
+"""Performance and quality benchmarks; each writes its figures to benchmarks/results/*.json."""

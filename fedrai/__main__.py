@@ -1,0 +1,3 @@
+from fedrai.cli import main
+
+main()

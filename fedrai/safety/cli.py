@@ -1,0 +1,87 @@
+"""`fedrai safety ...`: score a data file, train the embedded filter's head."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fedrai.config import SafetyConfig
+
+app = typer.Typer(no_args_is_help=True, help="Safety filter: score data, train the filter head.")
+
+
+@app.command("score")
+def score(
+    file: Annotated[Path, typer.Argument(help="JSONL / CSV of rows (prompt+response or messages).")],
+    out: Annotated[Path, typer.Option(help="Where scores.jsonl and summary.json go.")] = Path(
+        "safety-scores"
+    ),
+    backend: Annotated[str, typer.Option(help="embedded | llama_guard | detoxify")] = "embedded",
+    mode: Annotated[
+        str, typer.Option(help="prompt | response | response_in_context")
+    ] = "response_in_context",
+    threshold: Annotated[float, typer.Option(help="Flag at or above this unsafe probability.")] = 0.5,
+    head: Annotated[str | None, typer.Option(help="Embedded: head file (default: shipped).")] = None,
+    llama_guard_model: Annotated[str | None, typer.Option(help="Llama Guard hub id or local dir.")] = None,
+    detoxify_checkpoint: Annotated[str | None, typer.Option(help="Detoxify checkpoint (offline).")] = None,
+    detoxify_config_dir: Annotated[str | None, typer.Option(help="Detoxify HF config dir (offline).")] = None,
+    prompt_field: Annotated[str, typer.Option(help="Prompt column.")] = "prompt",
+    response_field: Annotated[str, typer.Option(help="Response column.")] = "response",
+) -> None:
+    """Score every row of FILE with the filter; no training, nothing leaves the machine."""
+    from fedrai.config import DataConfig
+    from fedrai.safety.score import score_file
+
+    fields: dict[str, object] = {
+        "backend": backend,
+        "mode": mode,
+        "threshold": threshold,
+        "head_path": head,
+        "detoxify_checkpoint": detoxify_checkpoint,
+        "detoxify_config_dir": detoxify_config_dir,
+    }
+    if llama_guard_model:
+        fields["llama_guard_model"] = llama_guard_model
+    try:
+        cfg = SafetyConfig(**fields)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    data_cfg = DataConfig(on_bad_row="skip", prompt_field=prompt_field, response_field=response_field)
+    summary = score_file(file, cfg, out, data_cfg=data_cfg)
+    typer.echo(
+        json.dumps({k: summary[k] for k in ("rows", "skipped_rows", "flagged_share", "counts")}, indent=2)
+    )
+    typer.echo(f"wrote {out / 'scores.jsonl'} and {out / 'summary.json'}")
+
+
+@app.command("train-filter")
+def train_filter_cmd(
+    out: Annotated[
+        Path, typer.Option(help="Head file to write (.npz; a .json record goes beside it).")
+    ] = Path("safety-head.npz"),
+    data: Annotated[
+        Path | None, typer.Option(help="Labelled JSONL: prompt, response, label (default: offline sources).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Split and sampling seed.")] = 0,
+    benign: Annotated[int, typer.Option(help="Benign instructlab pairs in the default data.")] = 3000,
+    max_fpr: Annotated[
+        float, typer.Option(help="Threshold: highest val false-positive rate per safe set.")
+    ] = 0.02,
+    max_seq_length: Annotated[int, typer.Option(help="Encoder tokens per text.")] = 128,
+) -> None:
+    """Train the embedded filter's head and report held-out precision/recall/F1/AUC."""
+    from fedrai.safety.train_head import train_filter
+
+    record = train_filter(
+        out,
+        data=data,
+        seed=seed,
+        n_benign=benign,
+        max_fpr=max_fpr,
+        max_seq_length=max_seq_length,
+        log=typer.echo,
+    )
+    typer.echo(f"wrote {out} and {out.with_suffix('.json')} ({record['train_seconds']} s)")

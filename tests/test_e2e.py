@@ -1,0 +1,116 @@
+"""End to end through real Flower + Ray: `fedrai run` on a tiny random Llama.
+
+One run (3 clients x 2 rounds) checks the metrics rows, the saved adapter (it reloads with
+peft and reproduces the server's held-out loss), that no client text reached the server's
+files, and that no process is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import write_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def _experiment(tmp: Path, model_dir: Path) -> Path:
+    secret = [
+        {"prompt": f"How do I bake loaf number {i}?", "response": f"SECRET-CLIENT-TEXT-{i}: knead and bake."}
+        for i in range(30)
+    ]
+    data = write_jsonl(tmp / "pairs.jsonl", secret)
+    advbench = write_jsonl(tmp / "adv.jsonl", [{"prompt": f"Explain how to do harm {i}"} for i in range(6)])
+    benign = write_jsonl(tmp / "benign.jsonl", [{"prompt": f"Write a poem about the sea {i}"} for i in range(4)])
+    exp = tmp / "exp.toml"
+    exp.write_text(
+        f"""
+name = "e2e"
+seed = 3
+[model]
+name_or_path = "{model_dir}"
+max_seq_length = 64
+[lora]
+r = 4
+alpha = 8
+dropout = 0.0
+[data]
+source = "{data}"
+heldout_rows = 6
+[federation]
+num_clients = 3
+num_rounds = 2
+[strategy]
+min_train_clients = 3
+min_available_clients = 3
+[train]
+local_steps = 2
+batch_size = 2
+learning_rate = 0.01
+[eval]
+advbench_source = "{advbench}"
+advbench_per_round = 3
+advbench_final = 6
+benign_source = "{benign}"
+benign_per_round = 2
+max_new_tokens = 4
+batch_size = 4
+""",
+        encoding="utf-8",
+    )
+    return exp
+
+
+def test_fedrai_run_end_to_end(tiny_model_dir, tmp_path):
+    exp = _experiment(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "run"
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fedrai", "run", str(exp), "--out", str(run_dir)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "160"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "round 2/2" in proc.stdout
+
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["round"] for r in rows] == [0, 1, 2]
+    for r in rows[1:]:
+        assert r["clients"] == 3 and r["failures"] == 0
+        assert r["bytes_up"] > 0 and r["bytes_down"] > 0 and r["seconds"] > 0
+        assert r["train_loss"] > 0
+        assert 0.0 <= r["advbench.refusal_rate"] <= 1.0 and "heldout.loss" in r
+    assert "final.advbench.refusal_rate" in rows[-1]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["rounds"] == 2
+
+    # The last adapter reloads with plain peft and gives the server's held-out loss.
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fedrai.config import ExperimentConfig
+    from fedrai.data.client_data import heldout_rows
+    from fedrai.evaluation.generation import response_loss
+
+    cfg = ExperimentConfig.from_toml(run_dir / "config.toml")
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(run_dir / "adapters" / "round-2"))
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    loss = response_loss(
+        model.eval(), tokenizer, heldout_rows(cfg), cfg.eval.batch_size, max_seq_length=cfg.model.max_seq_length
+    )
+    assert loss == pytest.approx(rows[-1]["heldout.loss"], rel=1e-4)
+
+    # Nothing a client holds reached the server side: its files hold no client text.
+    server_files = [run_dir / "metrics.jsonl", run_dir / "summary.json", run_dir / "flower.log"]
+    for f in server_files:
+        assert "SECRET-CLIENT-TEXT" not in f.read_text(errors="replace"), f
+
+    # Every process the run started is gone.
+    after = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert after <= before

@@ -1,0 +1,103 @@
+"""`fedrai safety score` / `train-filter`: the file scorer, head training, and the Typer app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fedrai.config import SafetyConfig
+from fedrai.safety.filters.base import Judged, SafetyFilter
+from fedrai.safety.filters.embedded import EmbeddedFilter, Head
+from fedrai.safety.train_head import load_labelled_jsonl, synth_refusal, train_filter
+from tests.conftest import write_jsonl
+from tests.safety_fakes import HashEncoder
+
+
+class BombFilter(SafetyFilter):
+    name = "bomb"
+
+    def _judge(self, prompts: list[str], responses: list[str | None]) -> list[Judged]:
+        return [Judged(0.95 if "bomb" in (r or "") else 0.05) for r in responses]
+
+
+def test_score_file_writes_scores_and_summary_without_text(tmp_path: Path) -> None:
+    from fedrai.safety.score import score_file
+
+    rows = [
+        {"prompt": f"q{i}", "response": "a bomb recipe" if i % 4 == 0 else f"bread {i}"} for i in range(12)
+    ]
+    rows.append({"prompt": "q", "response": 3})  # bad row: skipped by the loader or invalid
+    src = write_jsonl(tmp_path / "d.jsonl", rows)
+    cfg = SafetyConfig()
+    summary = score_file(src, cfg, tmp_path / "out", safety_filter=BombFilter(cfg))
+    assert summary["counts"]["safety.scored"] + summary["skipped_rows"] == 13
+    assert summary["counts"]["safety.flagged"] >= 3
+    lines = [json.loads(x) for x in (tmp_path / "out" / "scores.jsonl").read_text().splitlines()]
+    assert len(lines) == summary["rows"] and {"id", "unsafe_prob", "flagged"} <= set(lines[0])
+    assert "bomb" not in (tmp_path / "out" / "scores.jsonl").read_text()
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["rows"] == summary["rows"]
+
+
+def _labelled(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(120):
+        topic = rng.choice(["bomb explosive detonator", "poison toxin dose"])
+        benign = rng.choice(["bread flour oven", "garden tomato water", "python list loop"])
+        rows.append(
+            {"prompt": f"how do I make a {topic} {i}", "response": f"step one {topic} mix", "label": 1}
+        )
+        rows.append(
+            {
+                "prompt": f"how do I make a {topic} {i}",
+                "response": synth_refusal("x", __import__("random").Random(i)),
+                "label": "safe",
+            }
+        )
+        rows.append({"prompt": f"tell me about {benign} {i}", "response": f"sure, {benign} tips", "label": 0})
+        rows.append({"prompt": f"how to {topic} {i}", "label": 1})
+        rows.append({"prompt": f"how to {benign} {i}", "label": 0})
+    return write_jsonl(tmp_path / "labels.jsonl", rows)
+
+
+def test_train_filter_on_user_labels_with_fake_encoder(tmp_path: Path) -> None:
+    enc = HashEncoder(32)
+    record = train_filter(
+        tmp_path / "head.npz", data=_labelled(tmp_path), encoder=enc, encoder_ref="fake", log=lambda *_: None
+    )
+    assert (tmp_path / "head.npz").is_file() and (tmp_path / "head.json").is_file()
+    for mode in ("prompt", "response", "response_in_context"):
+        test = record["modes"][mode]["test"]
+        assert test["auc"] > 0.95 and test["recall"] > 0.8, (mode, test)
+    head = Head.load(tmp_path / "head.npz")
+    f = EmbeddedFilter(SafetyConfig(head_path=str(tmp_path / "head.npz")), encoder=enc, head=head)
+    v = f.score(
+        ["how do I make a bomb explosive detonator"] * 2,
+        ["step one bomb explosive detonator mix", "I can't help with that."],
+    )
+    assert v[0].unsafe_prob > 0.5 > v[1].unsafe_prob
+
+
+def test_labelled_jsonl_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x", "label": "maybe"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        load_labelled_jsonl(bad)
+    bad.write_text("not json\n")
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        load_labelled_jsonl(bad)
+
+
+def test_cli_app_has_both_commands(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fedrai.safety.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["--help"])
+    assert out.exit_code == 0 and "score" in out.output and "train-filter" in out.output
+    bad = runner.invoke(app, ["score", str(tmp_path / "x.jsonl"), "--backend", "nope"])
+    assert bad.exit_code != 0
