@@ -27,9 +27,14 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--batch-sizes", default="8,16,32")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default, one per core)."
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "eval_throughput.json"))
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from fedrai.assets import resolve
@@ -95,7 +100,8 @@ def main() -> None:
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         },
         "command": "python benchmarks/eval_throughput.py "
-        + f"--n {args.n} --max-new-tokens {args.max_new_tokens} --batch-sizes {args.batch_sizes}",
+        + f"--n {args.n} --max-new-tokens {args.max_new_tokens} --batch-sizes {args.batch_sizes}"
+        + (f" --threads {args.threads}" if args.threads else ""),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

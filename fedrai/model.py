@@ -70,10 +70,8 @@ def load_base_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokeni
         raise ValueError(f"model.name_or_path = {cfg.name_or_path!r}: cannot load ({err})") from None
     if cfg.quantization == "none":
         model.to(device)
-    else:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    # No prepare_model_for_kbit_training: its fp32 upcast of norms, embeddings and lm_head cost
+    # more memory than 4-bit saved on a 1B model (measured, benchmarks/results/gpu_qlora.json).
     for p in model.parameters():
         p.requires_grad_(False)
     if cfg.gradient_checkpointing:

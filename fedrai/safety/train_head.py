@@ -277,14 +277,17 @@ def _rate(p: np.ndarray, threshold: float) -> float:
 
 
 def _choose_threshold(y: np.ndarray, p: np.ndarray, sets: list[str], max_fpr: float) -> float:
-    """Lowest threshold whose val FPR on every safe set is <= ``max_fpr`` (most recall);
-    if none reaches it, the threshold with the best F1."""
+    """Lowest threshold whose val FPR is <= ``max_fpr`` on each guarded safe set (most recall).
+
+    Guarded: ``benign`` and ``refusal`` (the sets the targets name) when present, else every
+    safe set. If none reaches it, the threshold with the best F1."""
     safe_sets = sorted({s for s, lab in zip(sets, y, strict=True) if lab == 0})
+    guarded = [s for s in safe_sets if s in ("benign", "refusal")] or safe_sets
     arr = np.array(sets)
     candidates = np.unique(np.concatenate([p, [0.5]]))
     best: float | None = None
     for t in candidates:  # ascending
-        if all(_rate(p[(arr == s) & (y == 0)], t) <= max_fpr for s in safe_sets):
+        if all(_rate(p[(arr == s) & (y == 0)], t) <= max_fpr for s in guarded):
             best = float(t)
             break
     if best is None:
@@ -351,6 +354,7 @@ def train_filter(
     n_benign: int = 3000,
     max_fpr: float = 0.02,
     base_head: str | Path | None = None,
+    embed_cache: str | Path | None = None,
     log=print,
 ) -> dict[str, Any]:
     """Train a head file at ``out_path`` (+ ``<out_path>.json`` record); return the record.
@@ -365,7 +369,8 @@ def train_filter(
     examples = load_labelled_jsonl(data, seed) if data else default_examples(seed, n_benign)
     if encoder is None:
         encoder = SentenceEncoder(encoder_ref, max_seq_length)
-    encoder = _CachedEncoder(encoder)  # the three modes share most texts
+    cached = _CachedEncoder(encoder, embed_cache, f"{encoder_ref}|{max_seq_length}")  # modes share texts
+    encoder = cached
     heads: dict[str, LinearHead] = {}
     record: dict[str, Any] = {
         "encoder": encoder_ref,
@@ -420,6 +425,7 @@ def train_filter(
             if mode not in heads and mode in base.heads:
                 heads[mode] = base.heads[mode]
                 record["modes"][mode] = {"kept_from": str(base_head or "shipped default head")}
+    cached.save()
     record["train_seconds"] = round(time.time() - t0, 1)
     out_path = Path(out_path)
     Head(heads, {k: v for k, v in record.items() if k != "modes"}).save(out_path)
@@ -430,18 +436,36 @@ def train_filter(
 
 
 class _CachedEncoder:
-    """Encodes each distinct text once across calls."""
+    """Encodes each distinct text once across calls; optionally persisted to an ``.npz`` file
+    so that retraining (other features, thresholds, user labels) does not re-encode."""
 
-    def __init__(self, inner: Encoder) -> None:
+    def __init__(self, inner: Encoder, path: str | Path | None = None, tag: str = "") -> None:
         self.inner = inner
+        self.path = Path(path) if path else None
+        self.tag = tag
         self.cache: dict[str, np.ndarray] = {}
+        if self.path and self.path.is_file():
+            with np.load(self.path, allow_pickle=False) as z:
+                if str(z["tag"]) == tag:
+                    self.cache = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        keys = [self._key(t) for t in texts]
+        todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}
         if todo:
-            for t, v in zip(todo, self.inner.encode(todo), strict=True):
-                self.cache[t] = v
-        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+            for k, v in zip(todo, self.inner.encode(list(todo.values())), strict=True):
+                self.cache[k] = v
+        return np.stack([self.cache[k] for k in keys]) if texts else np.zeros((0, 1), np.float32)
+
+    def save(self) -> None:
+        if self.path and self.cache:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            keys = list(self.cache)
+            with open(self.path, "wb") as f:
+                np.savez(f, tag=np.array(self.tag), keys=np.array(keys), vecs=np.stack([self.cache[k] for k in keys]))
 
 
 def _brief(m: dict[str, Any]) -> str:
