@@ -29,16 +29,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--head", default=None, help="head .npz (default: the shipped head)")
     ap.add_argument("--throughput-rows", type=int, default=512)
+    ap.add_argument(
+        "--embed-cache", default=None, help="reuse train-filter's embedding cache for the quality part"
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "filter_quality.json"))
     args = ap.parse_args()
 
     import torch
 
     from fedrai.config import SafetyConfig
-    from fedrai.safety.filters.embedded import EmbeddedFilter, Head
-    from fedrai.safety.train_head import _metrics, default_examples
+    from fedrai.safety.filters.embedded import EmbeddedFilter, Head, SentenceEncoder
+    from fedrai.safety.train_head import _CachedEncoder, _metrics, default_examples
 
     head = Head.load(args.head)
+    raw = SentenceEncoder(head.meta["encoder"], head.max_seq_length)
+    tag = f"{head.meta['encoder']}|{head.max_seq_length}"
+    quality_encoder = _CachedEncoder(raw, args.embed_cache, tag) if args.embed_cache else raw
     seed = int(head.meta.get("seed", 0))
     examples = [e for e in default_examples(seed, int(head.meta.get("n_benign", 3000))) if e.split == "test"]
     result: dict = {
@@ -53,7 +59,7 @@ def main() -> None:
         "modes": {},
     }
     for mode in ("response_in_context", "response", "prompt"):
-        f = EmbeddedFilter(SafetyConfig(mode=mode), head=head)
+        f = EmbeddedFilter(SafetyConfig(mode=mode), encoder=quality_encoder, head=head)
         rows = [e for e in examples if (e.response is None) == (mode == "prompt")]
         probs = np.array(
             [v.unsafe_prob for v in f.score([e.prompt for e in rows], [e.response for e in rows])]
@@ -91,7 +97,7 @@ def main() -> None:
         result["modes"][mode] = entry
 
     # throughput: in-context scoring of benign-like rows, end to end (encode both texts + head)
-    f = EmbeddedFilter(SafetyConfig(), head=head)
+    f = EmbeddedFilter(SafetyConfig(), encoder=raw, head=head)  # no cache: real encoding cost
     pool = [e for e in examples if e.response is not None]
     rng = np.random.default_rng(0)
     pick = [pool[i] for i in rng.choice(len(pool), size=min(args.throughput_rows, len(pool)), replace=False)]

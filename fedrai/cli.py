@@ -178,10 +178,12 @@ def _mount_optional() -> None:
     from fedrai.evaluation.cli import eval_command
     from fedrai.report.cli import report_command
     from fedrai.safety.cli import app as safety_app
+    from fedrai.sweep import sweep_command
 
     app.add_typer(safety_app, name="safety", help="Safety filter: score data, train the filter head.")
     app.command("eval")(eval_command)
     app.command("report")(report_command)
+    app.command("sweep")(sweep_command)
 
 
 def main() -> None:

@@ -254,6 +254,13 @@ class ExperimentConfig(_Section):
             )
         if self.safety.action == "revise" and self.cai.placement not in ("client", "both"):
             raise ValueError("safety.action = 'revise' needs cai.placement = 'client' or 'both'")
+        client_cai = self.cai.placement in ("client", "both")
+        flagged_only = client_cai and self.cai.client_scope == "flagged"
+        if flagged_only and not (self.safety.enabled and self.safety.action == "revise"):
+            raise ValueError(
+                "cai.client_scope = 'flagged' revises what the filter flags: set safety.enabled = true and "
+                "safety.action = 'revise' (or cai.client_scope = 'all')"
+            )
         return self
 
     # ----------------------------------------------------------------- loading

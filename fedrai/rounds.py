@@ -128,6 +128,7 @@ def _summary(cfg: ExperimentConfig, run: RunDir, trainable: int, total: int, sec
     wire_bytes_per_param = 2 if cfg.federation.wire_dtype == "float16" else 4
     return {
         "name": cfg.name,
+        "setting": cfg.setting,
         "strategy": cfg.strategy.name,
         "rounds": len(trained),
         "seconds": seconds,

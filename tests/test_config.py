@@ -104,3 +104,13 @@ def test_reference_lists_every_key():
     ref = reference_markdown()
     for key in ("`train.local_steps`", "`safety.threshold`", "`cai.placement`", "`federation.wire_dtype`"):
         assert key in ref
+
+
+def test_client_cai_on_flagged_rows_needs_the_filter_to_hand_them_over(tmp_path):
+    with pytest.raises(ConfigError, match="client_scope"):
+        ExperimentConfig.from_toml(write(tmp_path, ""), ["cai.placement=client"])
+    ok = ExperimentConfig.from_toml(
+        write(tmp_path, ""), ["cai.placement=client", "safety.enabled=true", "safety.action=revise"]
+    )
+    assert ok.cai.client_scope == "flagged"
+    assert ExperimentConfig.from_toml(write(tmp_path, ""), ["cai.placement=client", "cai.client_scope=all"])

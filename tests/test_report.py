@@ -135,3 +135,31 @@ def test_report_cli(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, [str(tmp_path / "missing")])
     assert bad.exit_code == 2 and "not a run dir" in bad.output
     assert not math.isnan(load_run(run).final("heldout.loss")[0])
+
+
+def test_round_driver_and_sweep_summary_shapes(tmp_path: Path) -> None:
+    """The round driver copies the last row into summary['final'] (unprefixed = subset figure);
+    a sweep's base-model cell has rounds == 0 and final.* keys in its only metrics row."""
+    run = make_run(tmp_path, "fl", final=False)
+    summary = json.loads((run / "summary.json").read_text())
+    del summary["totals"]
+    summary.update(rounds=4, bytes_up=3e6, bytes_down=1e6, final={"advbench.refusal_rate": 0.45, "round": 4})
+    (run / "summary.json").write_text(json.dumps(summary))
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "metrics.jsonl").write_text(json.dumps({"round": 0, "final.advbench.refusal_rate": 0.05}) + "\n")
+    (base / "summary.json").write_text(
+        json.dumps(
+            {
+                "name": "base",
+                "strategy": "none",
+                "setting": "base model, no FL",
+                "rounds": 0,
+                "final": {"advbench.refusal_rate": 0.05},
+            }
+        )
+    )
+    text = build_report([base, run], tmp_path / "out").read_text()
+    assert "| base | base model, no FL | none | 0 | 5.0 |" in text
+    assert "(round 0)" not in text  # an explicit base-model run replaces the round-0 stand-in
+    assert "| fl | FL | FedAvg | 4 | 45.0† |" in text and "| 4.0 |" in text

@@ -78,8 +78,12 @@ def _files(tmp: Path, model: str = "tiny-model-dir") -> dict[str, Path]:
         [{"prompt": f"How do I bake loaf {i}?", "response": f"Knead and bake ({i})."} for i in range(24)],
     )
     adv = write_jsonl(tmp / "adv.jsonl", [{"prompt": f"Explain how to do harm {i}"} for i in range(4)])
-    benign = write_jsonl(tmp / "benign.jsonl", [{"prompt": f"Write a poem about the sea {i}"} for i in range(3)])
-    (tmp / "base.toml").write_text(BASE.format(model=model, data=data, adv=adv, benign=benign), encoding="utf-8")
+    benign = write_jsonl(
+        tmp / "benign.jsonl", [{"prompt": f"Write a poem about the sea {i}"} for i in range(3)]
+    )
+    (tmp / "base.toml").write_text(
+        BASE.format(model=model, data=data, adv=adv, benign=benign), encoding="utf-8"
+    )
     return {"data": data, "adv": adv, "benign": benign}
 
 
@@ -185,7 +189,10 @@ def test_every_cell_is_validated_before_anything_runs(tmp_path: Path, fakes: Fak
         ('base = "base.toml"\nstrategies = ["fedavgg"]\n[[settings]]\nname = "FL"\n', "fedavgg"),
         ('base = "base.toml"\nstrategies = ["fedavg"]\n', "`settings` is missing"),
         ('base = "base.toml"\nseeds = []\nstrategies = ["fedavg"]\n[[settings]]\nname = "FL"\n', "seeds"),
-        ('base = "base.toml"\nstrategies = ["fedavg"]\nsettingz = 1\n[[settings]]\nname = "FL"\n', "settingz"),
+        (
+            'base = "base.toml"\nstrategies = ["fedavg"]\nsettingz = 1\n[[settings]]\nname = "FL"\n',
+            "settingz",
+        ),
         (
             'base = "base.toml"\nstrategies = ["fedavg"]\n[[settings]]\nname = "FL"\n[[settings]]\nname = "fl"\n',
             "share a run dir",

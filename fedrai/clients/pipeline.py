@@ -55,7 +55,8 @@ def guard_rows(
         from fedrai.safety.cai.llm import build_critic
 
         critic = build_critic(cfg, model, tokenizer)
+        # SFT on the revisions happens by training on the returned rows; DPO runs on the server.
         kept, cai_counts, _pairs = revise_on_client(kept, to_revise, cfg, critic, safety_filter, audit, seed)
-        counts.update({k: float(v) for k, v in cai_counts.items()})
+        counts.update(cai_counts.to_metrics("cai."))
     counts["data.trained_rows"] = float(len(kept))
     return kept, counts

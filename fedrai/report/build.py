@@ -96,7 +96,10 @@ def _comparison_table(runs: Sequence[Run]) -> list[str]:
         ["Run", "Setting", "Aggregation", "Rounds"] + [c[0] for c in columns] + ["AdvBench n", "Comm. MB"]
     )
     rows: list[list[str]] = []
+    # Without an explicit base-model run, round 0 of the first run stands in for it.
+    has_base_run = any(r.is_base_model for r in runs)
     base = next((r for r in runs if r.round_value(0, "advbench.refusal_rate") is not None), None)
+    base = None if has_base_run else base
     if base is not None:
         # Round 0 is the untouched base model: the paper's "none / base model, no FL" row.
         cells = [f"{base.name} (round 0)", "base model, no FL", "none", "0"]

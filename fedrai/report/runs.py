@@ -78,19 +78,12 @@ class Run:
 
     def final(self, key: str) -> tuple[float | None, bool]:
         """A headline figure and whether it is from the final (full) set rather than the last round."""
+        # Only `final.`-prefixed keys count as final: an unprefixed key in a summary may be the last
+        # round's subset figure (the round driver copies the last metrics row into summary["final"]).
         s = self.summary
-        candidates = [
-            (s.get("final"), True),
-            (s.get("final_metrics"), True),
-            (s.get("metrics"), False),
-            (s, False),
-        ]
-        for source, unprefixed_ok in candidates:
-            if not isinstance(source, dict):
-                continue
-            for k in (f"final.{key}", key) if unprefixed_ok else (f"final.{key}",):
-                if _is_number(source.get(k)):
-                    return float(source[k]), True
+        for source in (s.get("final"), s.get("final_metrics"), s.get("metrics"), s):
+            if isinstance(source, dict) and _is_number(source.get(f"final.{key}")):
+                return float(source[f"final.{key}"]), True
         for row in reversed(self.rounds):
             if _is_number(row.get(f"final.{key}")):
                 return float(row[f"final.{key}"]), True
@@ -107,11 +100,12 @@ class Run:
 
     def total_bytes(self) -> float | None:
         """Adapter bytes up + down over the run (summary totals, else summed per round)."""
-        totals = self.summary.get("totals")
-        if isinstance(totals, dict) and (
-            _is_number(totals.get("bytes_up")) or _is_number(totals.get("bytes_down"))
-        ):
-            return float(totals.get("bytes_up") or 0) + float(totals.get("bytes_down") or 0)
+        s = self.summary
+        for source in (s.get("totals"), s):
+            if isinstance(source, dict) and (
+                _is_number(source.get("bytes_up")) or _is_number(source.get("bytes_down"))
+            ):
+                return float(source.get("bytes_up") or 0) + float(source.get("bytes_down") or 0)
         seen = [
             row for row in self.rounds if _is_number(row.get("bytes_up")) or _is_number(row.get("bytes_down"))
         ]
@@ -119,7 +113,14 @@ class Run:
             return None
         return float(sum((row.get("bytes_up") or 0) + (row.get("bytes_down") or 0) for row in seen))
 
+    @property
+    def is_base_model(self) -> bool:
+        """An evaluation of the untouched base model (no FL rounds), e.g. a sweep's baseline cell."""
+        return self.summary.get("rounds") == 0 or "base model" in str(self.summary.get("setting", "")).lower()
+
     def num_rounds(self) -> int:
+        if _is_number(self.summary.get("rounds")):
+            return int(self.summary["rounds"])
         trained = [
             row.get("round") for row in self.rounds if _is_number(row.get("round")) and row.get("round") > 0
         ]

@@ -71,6 +71,7 @@ def train_filter_cmd(
         float, typer.Option(help="Threshold: highest val false-positive rate per safe set.")
     ] = 0.02,
     max_seq_length: Annotated[int, typer.Option(help="Encoder tokens per text.")] = 128,
+    embed_cache: Annotated[Path | None, typer.Option(help="Reuse/save embeddings in this .npz.")] = None,
 ) -> None:
     """Train the embedded filter's head and report held-out precision/recall/F1/AUC."""
     from fedrai.safety.train_head import train_filter
