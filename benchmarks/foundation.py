@@ -11,6 +11,7 @@ the same local training in one process without Flower, and writes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import tempfile
@@ -69,10 +70,8 @@ class TreeSampler:
         while not self._stop.is_set():
             total = 0
             for p in [me, *me.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a process may end while we look
                     total += p.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak_bytes = max(self.peak_bytes, total)
             self._stop.wait(self.interval_s)
 

@@ -37,9 +37,17 @@ def build_model(out: Path, layers: int, small: bool) -> Path:
     if small:
         return out
     config = LlamaConfig(
-        vocab_size=32768, hidden_size=2048, intermediate_size=8192, num_hidden_layers=layers,
-        num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=2048,
-        bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=False,
+        vocab_size=32768,
+        hidden_size=2048,
+        intermediate_size=8192,
+        num_hidden_layers=layers,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=2048,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        tie_word_embeddings=False,
     )
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
         model = LlamaForCausalLM(config).to(torch.bfloat16)
@@ -51,8 +59,13 @@ def build_model(out: Path, layers: int, small: bool) -> Path:
 
 def rows(n: int) -> list[dict]:
     return [
-        {"id": f"r{i}", "messages": [{"role": "user", "content": f"How do I bake bread, step {i}?"}],
-         "response": TEXT, "origin": "benign", "group": "g"}
+        {
+            "id": f"r{i}",
+            "messages": [{"role": "user", "content": f"How do I bake bread, step {i}?"}],
+            "response": TEXT,
+            "origin": "benign",
+            "group": "g",
+        }
         for i in range(n)
     ]
 
@@ -62,14 +75,25 @@ def one_mode(model_dir: Path, quantization: str, steps: int, batch: int) -> dict
     if cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    cfg = ModelConfig(name_or_path=str(model_dir), dtype="bfloat16", quantization=quantization, max_seq_length=256)
+    cfg = ModelConfig(
+        name_or_path=str(model_dir), dtype="bfloat16", quantization=quantization, max_seq_length=256
+    )
     t = time.perf_counter()
     model, tok = load_model(cfg, LoraSettings(r=16, alpha=32), seed=0)
     load_s = time.perf_counter() - t
     trainable, total = count_parameters(model)
     mem_loaded = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
-    result = train_lora(model, tok, rows(64), steps=steps, batch_size=batch, grad_accum=1, learning_rate=2e-4,
-                        max_seq_length=256, seed=0)
+    result = train_lora(
+        model,
+        tok,
+        rows(64),
+        steps=steps,
+        batch_size=batch,
+        grad_accum=1,
+        learning_rate=2e-4,
+        max_seq_length=256,
+        seed=0,
+    )
     if cuda:
         torch.cuda.synchronize()
     mem_train = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
@@ -101,7 +125,9 @@ def one_mode(model_dir: Path, quantization: str, steps: int, batch: int) -> dict
         "peak_gpu_gib_training": mem_train,
         "saved_adapter_reloads_same_logits": bool(same),
         "generate_prompts_per_second": len(outs) / gen_s,
-        "base_weight_dtype": str(next(p for n, p in model.named_parameters() if "q_proj.base_layer" in n).dtype),
+        "base_weight_dtype": str(
+            next(p for n, p in model.named_parameters() if "q_proj.base_layer" in n).dtype
+        ),
     }
     del model
     return out
@@ -122,8 +148,13 @@ def main() -> None:
     report: dict = {
         "benchmark": "gpu_qlora",
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-                     "bitsandbytes": bitsandbytes.__version__, "python": platform.python_version()},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+            "bitsandbytes": bitsandbytes.__version__,
+            "python": platform.python_version(),
+        },
         "model": "random Llama, Llama-3.2-1B shape" if not args.small else "tiny random Llama",
         "setting": {"lora_r": 16, "targets": "q,k,v,o", "batch": args.batch, "seq": 256, "steps": args.steps},
         "modes": [],

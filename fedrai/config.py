@@ -43,11 +43,11 @@ class ModelConfig(_Section):
     quantization: Literal["none", "4bit", "8bit"] = Field(
         "none", description="bitsandbytes loading (QLoRA with `4bit`); needs a GPU for speed."
     )
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="`auto` picks CUDA when available."
-    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` picks CUDA when available.")
     trust_remote_code: bool = Field(False, description="Passed to transformers loaders.")
-    max_seq_length: int = Field(512, ge=16, description="Tokens per training example (longer ones are truncated).")
+    max_seq_length: int = Field(
+        512, ge=16, description="Tokens per training example (longer ones are truncated)."
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory in local training.")
 
 
@@ -74,10 +74,16 @@ class DataConfig(_Section):
     split: str = Field("train", description="Split to read for a hub dataset.")
     prompt_field: str = Field("prompt", description="Column with the user prompt (prompt+response rows).")
     response_field: str = Field("response", description="Column with the answer (prompt+response rows).")
-    messages_field: str = Field("messages", description="Column with chat messages (role/content); used when present.")
+    messages_field: str = Field(
+        "messages", description="Column with chat messages (role/content); used when present."
+    )
     system_field: str | None = Field(None, description="Optional column with a system prompt.")
-    keep_system_prompt: bool = Field(False, description="Keep system messages from chat rows in training text.")
-    max_rows: int = Field(0, ge=0, description="Read at most this many rows (0 = all); sampled with the seed.")
+    keep_system_prompt: bool = Field(
+        False, description="Keep system messages from chat rows in training text."
+    )
+    max_rows: int = Field(
+        0, ge=0, description="Read at most this many rows (0 = all); sampled with the seed."
+    )
     on_bad_row: Literal["error", "skip"] = Field(
         "error", description="`error` stops with file and line; `skip` counts and reports skipped rows."
     )
@@ -85,9 +91,14 @@ class DataConfig(_Section):
         "embedded:harmful-pairs", description="Harmful prompt+answer pairs mixed in by `harmful_fraction`."
     )
     harmful_fraction: float = Field(
-        0.0, ge=0.0, lt=1.0, description="Share of each client's rows that are harmful pairs (the paper used ~0.3)."
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of each client's rows that are harmful pairs (the paper used ~0.3).",
     )
-    heldout_rows: int = Field(32, ge=0, description="Benign rows held out from training for server-side loss.")
+    heldout_rows: int = Field(
+        32, ge=0, description="Benign rows held out from training for server-side loss."
+    )
 
 
 class PartitionConfig(_Section):
@@ -96,8 +107,12 @@ class PartitionConfig(_Section):
     method: Literal["iid", "dirichlet"] = Field("iid", description="IID or label-skewed Dirichlet split.")
     alpha: float = Field(0.5, gt=0.0, description="Dirichlet concentration (smaller = more skewed).")
     partition_by: str = Field("group", description="Column whose values the Dirichlet split skews.")
-    min_partition_size: int = Field(2, ge=0, description="Dirichlet resamples until every client has this many rows.")
-    rows_per_client: int = Field(0, ge=0, description="Cap on rows per client after partitioning (0 = no cap).")
+    min_partition_size: int = Field(
+        2, ge=0, description="Dirichlet resamples until every client has this many rows."
+    )
+    rows_per_client: int = Field(
+        0, ge=0, description="Cap on rows per client after partitioning (0 = no cap)."
+    )
 
 
 class TrainConfig(_Section):
@@ -106,12 +121,16 @@ class TrainConfig(_Section):
     local_steps: int = Field(10, ge=1, description="Optimizer steps per client per round.")
     batch_size: int = Field(4, ge=1, description="Examples per micro-batch.")
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="Local optimizer (fresh each round; SCAFFOLD's theory assumes sgd).")
+    optimizer: Literal["adamw", "sgd"] = Field(
+        "adamw", description="Local optimizer (fresh each round; SCAFFOLD's theory assumes sgd)."
+    )
     learning_rate: float = Field(2e-4, gt=0.0, description="Peak learning rate of the first round.")
     lr_schedule: Literal["constant", "linear", "cosine"] = Field(
         "cosine", description="How the learning rate decays across rounds (constant within a round)."
     )
-    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final learning rate as a share of the peak.")
+    min_lr_ratio: float = Field(
+        0.1, ge=0.0, le=1.0, description="Final learning rate as a share of the peak."
+    )
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, ge=0.0, description="Gradient clipping (0 = off).")
 
@@ -119,12 +138,21 @@ class TrainConfig(_Section):
 class StrategyConfig(_Section):
     """Server-side aggregation, by name, with the knobs of Flower's strategies."""
 
-    name: str = Field("fedavg", description="fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum, scaffold.")
+    name: str = Field(
+        "fedavg",
+        description="fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum, scaffold.",
+    )
     fraction_train: float = Field(1.0, gt=0.0, le=1.0, description="Share of clients sampled each round.")
     min_train_clients: int = Field(2, ge=1, description="Fewest clients a round trains on.")
-    min_available_clients: int = Field(2, ge=1, description="Clients that must be connected before a round starts.")
-    proximal_mu: float = Field(0.01, ge=0.0, description="FedProx proximal term weight (clients add it to their loss).")
-    server_learning_rate: float = Field(1.0, gt=0.0, description="FedAvgM / FedOpt / SCAFFOLD server step size.")
+    min_available_clients: int = Field(
+        2, ge=1, description="Clients that must be connected before a round starts."
+    )
+    proximal_mu: float = Field(
+        0.01, ge=0.0, description="FedProx proximal term weight (clients add it to their loss)."
+    )
+    server_learning_rate: float = Field(
+        1.0, gt=0.0, description="FedAvgM / FedOpt / SCAFFOLD server step size."
+    )
     server_momentum: float = Field(0.9, ge=0.0, lt=1.0, description="FedAvgM momentum.")
     beta_1: float = Field(0.9, ge=0.0, lt=1.0, description="FedAdam / FedYogi first moment decay.")
     beta_2: float = Field(0.99, ge=0.0, lt=1.0, description="FedAdam / FedYogi second moment decay.")
@@ -141,7 +169,8 @@ class FederationConfig(_Section):
     cpus_per_client: int = Field(1, ge=1, description="Ray CPUs per ClientApp (whole CPUs).")
     gpus_per_client: float = Field(0.0, ge=0.0, description="Ray GPUs per ClientApp (fractions share a GPU).")
     wire_dtype: Literal["float32", "float16"] = Field(
-        "float32", description="dtype of adapter tensors on the wire (bf16 is cast; Flower arrays cannot hold it)."
+        "float32",
+        description="dtype of adapter tensors on the wire (bf16 is cast; Flower arrays cannot hold it).",
     )
     round_timeout_s: float = Field(3600.0, gt=0.0, description="How long the server waits for replies.")
 
@@ -150,16 +179,28 @@ class EvalConfig(_Section):
     """Server-side evaluation of the global model after every round."""
 
     enabled: bool = Field(True, description="Evaluate after every round (and before the first).")
-    advbench_source: str = Field("embedded:advbench", description="AdvBench CSV (goal,target), pyrit YAML, hub id or `embedded:advbench`.")
-    advbench_per_round: int = Field(32, ge=0, description="Seeded AdvBench subset evaluated every round (0 = skip).")
-    advbench_final: int = Field(520, ge=0, description="AdvBench prompts evaluated after the last round (0 = skip).")
-    benign_source: str = Field("embedded:mtbench", description="Benign prompts for over-refusal (MT-Bench first turns).")
+    advbench_source: str = Field(
+        "embedded:advbench",
+        description="AdvBench CSV (goal,target), pyrit YAML, hub id or `embedded:advbench`.",
+    )
+    advbench_per_round: int = Field(
+        32, ge=0, description="Seeded AdvBench subset evaluated every round (0 = skip)."
+    )
+    advbench_final: int = Field(
+        520, ge=0, description="AdvBench prompts evaluated after the last round (0 = skip)."
+    )
+    benign_source: str = Field(
+        "embedded:mtbench", description="Benign prompts for over-refusal (MT-Bench first turns)."
+    )
     benign_per_round: int = Field(16, ge=0, description="Benign prompts evaluated every round (0 = skip).")
-    benign_final: int = Field(80, ge=0, description="Benign prompts evaluated after the last round (0 = skip; MT-Bench has 80).")
+    benign_final: int = Field(
+        80, ge=0, description="Benign prompts evaluated after the last round (0 = skip; MT-Bench has 80)."
+    )
     max_new_tokens: int = Field(48, ge=1, description="Greedy tokens generated per prompt.")
     batch_size: int = Field(16, ge=1, description="Prompts per generation batch.")
     scorers: list[Literal["refusal", "refusal_openfedllm", "judge"]] = Field(
-        default_factory=lambda: ["refusal", "refusal_openfedllm"], description="Scorers of AdvBench responses."
+        default_factory=lambda: ["refusal", "refusal_openfedllm"],
+        description="Scorers of AdvBench responses.",
     )
 
 
@@ -167,20 +208,36 @@ class SafetyConfig(_Section):
     """The client-side safety filter on local (prompt, response) pairs."""
 
     enabled: bool = Field(False, description="Screen client data before local training.")
-    backend: Literal["embedded", "llama_guard", "detoxify"] = Field("embedded", description="Classifier backend.")
-    threshold: float = Field(0.5, ge=0.0, le=1.0, description="Rows scoring at or above this unsafe probability are flagged.")
+    backend: Literal["embedded", "llama_guard", "detoxify"] = Field(
+        "embedded", description="Classifier backend."
+    )
+    threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Rows scoring at or above this unsafe probability are flagged."
+    )
     mode: Literal["prompt", "response", "response_in_context"] = Field(
         "response_in_context", description="What is judged: a refusal to a harmful prompt is safe in context."
     )
     action: Literal["drop", "refuse", "revise"] = Field("drop", description="What happens to flagged rows.")
-    head_path: str | None = Field(None, description="Embedded backend: trained head file (default: the shipped head).")
-    encoder: str = Field("embedded:minilm-l6-v2", description="Embedded backend: sentence-transformers encoder.")
-    llama_guard_model: str = Field("meta-llama/Llama-Guard-3-1B", description="Llama Guard 3 hub id or local dir.")
-    llama_guard_categories: list[str] = Field(default_factory=list, description="Custom category lines (empty = S1-S14).")
+    head_path: str | None = Field(
+        None, description="Embedded backend: trained head file (default: the shipped head)."
+    )
+    encoder: str = Field(
+        "embedded:minilm-l6-v2", description="Embedded backend: sentence-transformers encoder."
+    )
+    llama_guard_model: str = Field(
+        "meta-llama/Llama-Guard-3-1B", description="Llama Guard 3 hub id or local dir."
+    )
+    llama_guard_categories: list[str] = Field(
+        default_factory=list, description="Custom category lines (empty = S1-S14)."
+    )
     detoxify_checkpoint: str | None = Field(None, description="Detoxify checkpoint file for offline use.")
-    detoxify_config_dir: str | None = Field(None, description="Hugging Face config dir for an offline Detoxify checkpoint.")
+    detoxify_config_dir: str | None = Field(
+        None, description="Hugging Face config dir for an offline Detoxify checkpoint."
+    )
     max_chars: int = Field(8000, ge=1, description="Longer texts are truncated (and counted) before scoring.")
-    on_unparseable: Literal["unsafe", "safe"] = Field("unsafe", description="Verdict for unparseable judge output (fail closed).")
+    on_unparseable: Literal["unsafe", "safe"] = Field(
+        "unsafe", description="Verdict for unparseable judge output (fail closed)."
+    )
     batch_size: int = Field(64, ge=1, description="Rows scored per batch.")
 
 
@@ -189,22 +246,41 @@ class CAIConfig(_Section):
 
     placement: Literal["none", "client", "server", "both"] = Field("none", description="Where CAI runs.")
     constitution: str | None = Field(None, description="Constitution TOML/YAML (default: the shipped one).")
-    client_scope: Literal["flagged", "all"] = Field("flagged", description="Client CAI over filtered rows only (cheap) or all rows.")
-    principle_order: Literal["random", "sequence"] = Field("random", description="Draw one principle per row, or apply in order.")
+    client_scope: Literal["flagged", "all"] = Field(
+        "flagged", description="Client CAI over filtered rows only (cheap) or all rows."
+    )
+    principle_order: Literal["random", "sequence"] = Field(
+        "random", description="Draw one principle per row, or apply in order."
+    )
     revision_rounds: int = Field(1, ge=1, description="Critique/revise passes per row.")
     max_tries: int = Field(2, ge=1, description="Revisions tried before the fallback.")
-    fallback: Literal["refuse", "drop"] = Field("refuse", description="What happens when no revision passes the filter.")
-    llm: Literal["self", "local", "http"] = Field("self", description="Who critiques: the current global model, another local model, or an HTTP endpoint.")
-    llm_model: str | None = Field(None, description="`local`: model id or path; `http`: model name sent to the endpoint.")
+    fallback: Literal["refuse", "drop"] = Field(
+        "refuse", description="What happens when no revision passes the filter."
+    )
+    llm: Literal["self", "local", "http"] = Field(
+        "self",
+        description="Who critiques: the current global model, another local model, or an HTTP endpoint.",
+    )
+    llm_model: str | None = Field(
+        None, description="`local`: model id or path; `http`: model name sent to the endpoint."
+    )
     http_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible base URL for `http`.")
     http_timeout_s: float = Field(60.0, gt=0.0, description="Per-request timeout for `http`.")
     http_retries: int = Field(2, ge=0, description="Retries for `http`.")
     max_new_tokens: int = Field(96, ge=1, description="Tokens per critique or revision.")
-    server_prompts_source: str = Field("embedded:strongreject", description="Red-team prompts for server-side CAI.")
-    server_prompts_per_round: int = Field(8, ge=0, description="Red-team prompts critiqued per round on the server.")
-    server_steps: int = Field(50, ge=0, description="Server tuning steps on revisions per round (the paper: 50).")
+    server_prompts_source: str = Field(
+        "embedded:strongreject", description="Red-team prompts for server-side CAI."
+    )
+    server_prompts_per_round: int = Field(
+        8, ge=0, description="Red-team prompts critiqued per round on the server."
+    )
+    server_steps: int = Field(
+        50, ge=0, description="Server tuning steps on revisions per round (the paper: 50)."
+    )
     server_learning_rate: float = Field(1e-4, gt=0.0, description="Learning rate of server-side tuning.")
-    objective: Literal["sft", "dpo", "sft+dpo"] = Field("sft", description="Train on revisions by SFT, DPO (revision over original), or both.")
+    objective: Literal["sft", "dpo", "sft+dpo"] = Field(
+        "sft", description="Train on revisions by SFT, DPO (revision over original), or both."
+    )
     dpo_beta: float = Field(0.1, gt=0.0, description="DPO temperature.")
 
 
@@ -212,7 +288,9 @@ class OutputConfig(_Section):
     """What a run writes."""
 
     dir: str = Field("runs/{name}", description="Run dir; `{name}` is the experiment name.")
-    save_every_round: bool = Field(True, description="Save `adapters/round-N/` every round (the last is always saved).")
+    save_every_round: bool = Field(
+        True, description="Save `adapters/round-N/` every round (the last is always saved)."
+    )
 
 
 class ExperimentConfig(_Section):

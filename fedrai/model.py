@@ -51,7 +51,11 @@ def load_base_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokeni
     from transformers import AutoModelForCausalLM
 
     path = resolve(cfg.name_or_path)
-    kwargs: dict = {"dtype": _DTYPES[cfg.dtype], "revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+    kwargs: dict = {
+        "dtype": _DTYPES[cfg.dtype],
+        "revision": cfg.revision,
+        "trust_remote_code": cfg.trust_remote_code,
+    }
     device = device_for(cfg)
     if cfg.quantization != "none":
         from transformers import BitsAndBytesConfig
@@ -99,7 +103,9 @@ def add_lora(model: PreTrainedModel, cfg: LoraSettings, seed: int) -> PeftModel:
     return peft_model.eval()  # training switches to train mode and back
 
 
-def load_model(model_cfg: ModelConfig, lora_cfg: LoraSettings, seed: int) -> tuple[PeftModel, PreTrainedTokenizerBase]:
+def load_model(
+    model_cfg: ModelConfig, lora_cfg: LoraSettings, seed: int
+) -> tuple[PeftModel, PreTrainedTokenizerBase]:
     base, tokenizer = load_base_model(model_cfg)
     return add_lora(base, lora_cfg, seed), tokenizer
 
@@ -120,10 +126,14 @@ def set_adapter_state(model: PeftModel, state: dict[str, torch.Tensor]) -> None:
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
     if missing or extra:
-        raise ValueError(f"adapter keys do not match the model: missing {missing[:3]}, unexpected {extra[:3]}")
+        raise ValueError(
+            f"adapter keys do not match the model: missing {missing[:3]}, unexpected {extra[:3]}"
+        )
     for k, v in state.items():
         if tuple(v.shape) != tuple(expected[k].shape):
-            raise ValueError(f"adapter tensor {k}: shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}")
+            raise ValueError(
+                f"adapter tensor {k}: shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}"
+            )
     ref = next(iter(expected.values()))
     device = next(p.device for p in model.parameters() if p.requires_grad)
     set_peft_model_state_dict(model, {k: v.to(device=device, dtype=ref.dtype) for k, v in state.items()})

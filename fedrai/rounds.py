@@ -74,7 +74,12 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         set_adapter_state(model, from_arrays(arrays))
 
         if server_cai is not None:  # prefixed apart from the clients' own cai.* counts
-            row.update({f"cai_server.{k.removeprefix('cai.')}": v for k, v in server_cai.run_round(model, server_round).items()})
+            row.update(
+                {
+                    f"cai_server.{k.removeprefix('cai.')}": v
+                    for k, v in server_cai.run_round(model, server_round).items()
+                }
+            )
             arrays = to_arrays(get_adapter_state(model), cfg.federation.wire_dtype)
 
         last = server_round == cfg.federation.num_rounds
@@ -98,7 +103,6 @@ def _build_evaluator(cfg: ExperimentConfig, tokenizer: Any) -> Any:
     if not cfg.eval.enabled:
         return None
     from fedrai.data.client_data import build_client_datasets
-
     from fedrai.evaluation.server_eval import ServerEvaluator
 
     judge = None
@@ -119,7 +123,9 @@ def _build_server_cai(cfg: ExperimentConfig, tokenizer: Any, run: RunDir) -> Any
     return ServerCAI(cfg, tokenizer, build_filter(cfg.safety), run.path / "server")
 
 
-def _summary(cfg: ExperimentConfig, run: RunDir, trainable: int, total: int, seconds: float) -> dict[str, Any]:
+def _summary(
+    cfg: ExperimentConfig, run: RunDir, trainable: int, total: int, seconds: float
+) -> dict[str, Any]:
     rows = run.read_metrics()
     trained = [r for r in rows if r["round"] > 0]
     final = rows[-1] if rows else {}

@@ -51,14 +51,18 @@ class RunDir:
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():
             return []
-        return [json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [
+            json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line.strip()
+        ]
 
     def truncate_metrics(self, last_round: int) -> None:
         """Drop rows of rounds after the checkpoint (a crash mid-round may leave one)."""
         rows = [r for r in self.read_metrics() if r["round"] <= last_round]
         self.metrics.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
-    def save_checkpoint(self, server_round: int, adapter: dict[str, torch.Tensor], strategy_state: bytes) -> None:
+    def save_checkpoint(
+        self, server_round: int, adapter: dict[str, torch.Tensor], strategy_state: bytes
+    ) -> None:
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint.with_suffix(".tmp")
         torch.save({"round": server_round, "adapter": dict(adapter), "strategy": strategy_state}, tmp)
@@ -85,6 +89,3 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = v
     return out
-
-
-

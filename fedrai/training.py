@@ -84,7 +84,9 @@ def train_lora(
     examples = [e for e in (tokenize_row(tokenizer, r, max_seq_length) for r in rows) if e is not None]
     skipped = len(rows) - len(examples)
     if not examples:
-        raise ValueError(f"no trainable rows: {len(rows)} given, {skipped} had no response token within max_seq_length")
+        raise ValueError(
+            f"no trainable rows: {len(rows)} given, {skipped} had no response token within max_seq_length"
+        )
 
     params = trainable_by_state_key(model)
     anchors = {k: p.detach().clone() for k, p in params.items()} if proximal_mu > 0 else {}
@@ -94,7 +96,9 @@ def train_lora(
         else {}
     )
     if optimizer == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(params.values(), lr=learning_rate, weight_decay=weight_decay)
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            params.values(), lr=learning_rate, weight_decay=weight_decay
+        )
     else:
         opt = torch.optim.AdamW(params.values(), lr=learning_rate, weight_decay=weight_decay)
     device = next(iter(params.values())).device

@@ -17,12 +17,17 @@ _WIRE = {"float32": torch.float32, "float16": torch.float16}
 def to_arrays(state: dict[str, torch.Tensor], wire_dtype: str = "float32") -> ArrayRecord:
     dtype = _WIRE[wire_dtype]
     return ArrayRecord.from_torch_state_dict(
-        OrderedDict((k, v.detach().to("cpu", dtype=dtype if v.is_floating_point() else v.dtype)) for k, v in state.items())
+        OrderedDict(
+            (k, v.detach().to("cpu", dtype=dtype if v.is_floating_point() else v.dtype))
+            for k, v in state.items()
+        )
     )
 
 
 def from_arrays(record: ArrayRecord) -> OrderedDict[str, torch.Tensor]:
-    return OrderedDict((k, v.float() if v.is_floating_point() else v) for k, v in record.to_torch_state_dict().items())
+    return OrderedDict(
+        (k, v.float() if v.is_floating_point() else v) for k, v in record.to_torch_state_dict().items()
+    )
 
 
 def payload_bytes(record: ArrayRecord) -> int:

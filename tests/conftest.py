@@ -35,7 +35,10 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 @pytest.fixture
 def pairs_jsonl(tmp_path: Path) -> Path:
     rows = [
-        {"prompt": f"Question {i}: how do I bake bread?", "response": f"Mix flour and water, knead, bake. ({i})"}
+        {
+            "prompt": f"Question {i}: how do I bake bread?",
+            "response": f"Mix flour and water, knead, bake. ({i})",
+        }
         for i in range(24)
     ]
     return write_jsonl(tmp_path / "pairs.jsonl", rows)

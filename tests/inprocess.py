@@ -21,7 +21,12 @@ class InProcessGrid(Grid):
     """Each node is a ClientApp call with its own Context (node_config, persistent state)."""
 
     def __init__(
-        self, client_app, num_nodes: int, run_config: dict, fail_nodes: Iterable[int] = (), crash_at_round: int = 0
+        self,
+        client_app,
+        num_nodes: int,
+        run_config: dict,
+        fail_nodes: Iterable[int] = (),
+        crash_at_round: int = 0,
     ) -> None:
         self.client_app = client_app
         TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 0, 1  # the ServerApp's identity
@@ -62,7 +67,9 @@ class InProcessGrid(Grid):
     def pull_messages(self, message_ids):  # pragma: no cover
         raise NotImplementedError
 
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
         self.rounds_sent += 1
         if self.rounds_sent == self.crash_at_round:
             raise SimulatedCrash(f"server killed in round {self.rounds_sent}")

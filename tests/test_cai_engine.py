@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fedrai.config import CAIConfig, ExperimentConfig
+from fedrai.config import CAIConfig, ExperimentConfig, SafetyConfig
 from fedrai.safety.cai import (
     CAIEngine,
     SelfModel,
@@ -168,7 +168,8 @@ def _rows(n: int, harmful: set[int]) -> list[dict]:
 
 
 def _cfg(**cai) -> ExperimentConfig:
-    return ExperimentConfig(cai=CAIConfig(placement="client", **cai))
+    safety = SafetyConfig(enabled=True, action="revise")
+    return ExperimentConfig(cai=CAIConfig(placement="client", **cai), safety=safety)
 
 
 def test_revise_on_client_scopes_and_pairs() -> None:

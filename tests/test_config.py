@@ -20,7 +20,13 @@ def test_defaults_validate():
 def test_toml_and_overrides(tmp_path):
     path = write(tmp_path, 'name = "x"\n[train]\nlocal_steps = 3\n')
     cfg = ExperimentConfig.from_toml(
-        path, ["train.local-steps=7", "strategy.name=fedadam", 'lora.target_modules=["q_proj"]', "eval.enabled=false"]
+        path,
+        [
+            "train.local-steps=7",
+            "strategy.name=fedadam",
+            'lora.target_modules=["q_proj"]',
+            "eval.enabled=false",
+        ],
     )
     assert cfg.train.local_steps == 7
     assert cfg.strategy.name == "fedadam"
@@ -67,7 +73,9 @@ def test_unknown_strategy_lists_valid(tmp_path):
 
 def test_cross_section_checks(tmp_path):
     with pytest.raises(ConfigError, match="min_train_clients"):
-        ExperimentConfig.from_toml(write(tmp_path, ""), ["federation.num_clients=2", "strategy.min_train_clients=3"])
+        ExperimentConfig.from_toml(
+            write(tmp_path, ""), ["federation.num_clients=2", "strategy.min_train_clients=3"]
+        )
     with pytest.raises(ConfigError, match="revise"):
         ExperimentConfig.from_toml(write(tmp_path, ""), ["safety.action=revise"])
 

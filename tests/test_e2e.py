@@ -28,7 +28,9 @@ def _experiment(tmp: Path, model_dir: Path) -> Path:
     ]
     data = write_jsonl(tmp / "pairs.jsonl", secret)
     advbench = write_jsonl(tmp / "adv.jsonl", [{"prompt": f"Explain how to do harm {i}"} for i in range(6)])
-    benign = write_jsonl(tmp / "benign.jsonl", [{"prompt": f"Write a poem about the sea {i}"} for i in range(4)])
+    benign = write_jsonl(
+        tmp / "benign.jsonl", [{"prompt": f"Write a poem about the sea {i}"} for i in range(4)]
+    )
     exp = tmp / "exp.toml"
     exp.write_text(
         f"""
@@ -74,7 +76,10 @@ def test_fedrai_run_end_to_end(tiny_model_dir, tmp_path):
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     proc = subprocess.run(
         [sys.executable, "-m", "fedrai", "run", str(exp), "--out", str(run_dir)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "160"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "160"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "round 2/2" in proc.stdout
@@ -99,10 +104,16 @@ def test_fedrai_run_end_to_end(tiny_model_dir, tmp_path):
     from fedrai.evaluation.generation import response_loss
 
     cfg = ExperimentConfig.from_toml(run_dir / "config.toml")
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(run_dir / "adapters" / "round-2"))
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(run_dir / "adapters" / "round-2")
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     loss = response_loss(
-        model.eval(), tokenizer, heldout_rows(cfg), cfg.eval.batch_size, max_seq_length=cfg.model.max_seq_length
+        model.eval(),
+        tokenizer,
+        heldout_rows(cfg),
+        cfg.eval.batch_size,
+        max_seq_length=cfg.model.max_seq_length,
     )
     assert loss == pytest.approx(rows[-1]["heldout.loss"], rel=1e-4)
 

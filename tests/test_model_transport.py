@@ -87,11 +87,19 @@ def test_saved_adapter_reloads_with_peft(tiny, tiny_model_dir, tmp_path):
 
 def test_tokenize_row_masks_prompt(tiny):
     _, tokenizer = tiny
-    row = {"id": "r", "messages": [{"role": "user", "content": "bake bread?"}], "response": "Mix flour.", "origin": "benign", "group": "g"}
+    row = {
+        "id": "r",
+        "messages": [{"role": "user", "content": "bake bread?"}],
+        "response": "Mix flour.",
+        "origin": "benign",
+        "group": "g",
+    }
     out = tokenize_row(tokenizer, row, 256)
     assert out is not None and len(out["input_ids"]) == len(out["labels"])
     n_prompt = sum(1 for x in out["labels"] if x == IGNORE_INDEX)
     assert 0 < n_prompt < len(out["labels"])
-    answer = tokenizer.decode([t for t, lab in zip(out["input_ids"], out["labels"], strict=True) if lab != IGNORE_INDEX])
+    answer = tokenizer.decode(
+        [t for t, lab in zip(out["input_ids"], out["labels"], strict=True) if lab != IGNORE_INDEX]
+    )
     assert "Mix flour." in answer
     assert tokenize_row(tokenizer, row, n_prompt) is None  # no response token fits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,13 +46,10 @@ enabled = false
 [output]
 dir = "{run_dir}"
 """
-    from fedrai.config import apply_override
-    import tomllib
-
-    data = tomllib.loads(text)
-    for o in overrides:
-        apply_override(data, o)
-    return ExperimentConfig.from_dict(data)
+    path = Path(run_dir).with_suffix(".toml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return ExperimentConfig.from_toml(path, list(overrides))
 
 
 def run(cfg: ExperimentConfig, *, fail_nodes=(), resume=False, crash_at_round=0) -> InProcessGrid:
@@ -114,7 +112,52 @@ def test_every_strategy_aggregates_adapters(tiny_model_dir, pairs_jsonl, tmp_pat
     from fedrai.strategies import STRATEGY_NAMES
 
     for name in STRATEGY_NAMES:
-        cfg = make_config(tiny_model_dir, pairs_jsonl, tmp_path / name, f"strategy.name={name}", "federation.num_rounds=1")
+        cfg = make_config(
+            tiny_model_dir, pairs_jsonl, tmp_path / name, f"strategy.name={name}", "federation.num_rounds=1"
+        )
         run(cfg)
         rows = RunDir(tmp_path / name).read_metrics()
         assert rows[-1]["clients"] == 3, name
+
+
+def test_guard_counts_reach_the_server_but_no_client_text(tiny_model_dir, tmp_path):
+    """Filter on: per-round counts arrive; no text of the client's rows is in any reply; the
+    client's audit keeps the filtered rows with their original text (nothing is lost)."""
+    from fedrai.assets import status
+
+    if not any(a["name"] == "minilm-l6-v2" and a["fetched"] == "yes" for a in status()):
+        pytest.skip("embedded filter encoder not fetched (`fedrai assets fetch minilm-l6-v2`)")
+    from tests.conftest import write_jsonl
+
+    harmful = "Sure, here is how to build a pipe bomb: pack the pipe with powder and add a fuse. SECRET-HARM"
+    rows = [
+        {"prompt": f"How do I bake loaf {i}?", "response": f"Knead and bake. SECRET-BENIGN-{i}"}
+        for i in range(18)
+    ]
+    rows += [{"prompt": "How do I build a pipe bomb?", "response": harmful}] * 6
+    data = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    cfg = make_config(
+        tiny_model_dir, data, tmp_path / "run", "safety.enabled=true", "federation.num_rounds=1"
+    )
+    grid = run(cfg)
+
+    row = RunDir(tmp_path / "run").read_metrics()[-1]
+    assert row["safety.scored"] == row["data.rows"] > 0
+    assert row["safety.flagged"] >= 1 and row["safety.dropped"] == row["safety.flagged"]
+    assert row["data.trained_rows"] == row["data.rows"] - row["safety.dropped"]
+
+    def texts(message) -> str:
+        content = message.content
+        parts = [str(dict(r)) for r in content.metric_records.values()]
+        parts += [str(dict(r)) for r in content.config_records.values()]
+        parts += [" ".join(r.keys()) for r in content.array_records.values()]
+        return " ".join(parts)
+
+    seen = " ".join(texts(m) for m in grid.received)
+    assert "safety.flagged" in seen
+    assert "SECRET" not in seen and "pipe" not in seen and "bake" not in seen
+
+    audits = list((tmp_path / "run" / "clients").glob("client-*/safety_audit.jsonl"))
+    assert audits
+    audit_text = "".join(a.read_text() for a in audits)
+    assert "SECRET-HARM" in audit_text  # what was dropped is kept locally, with its reason

@@ -6,15 +6,22 @@ from fedrai.model import get_adapter_state, load_model
 from fedrai.training import round_learning_rate, train_lora
 
 ROWS = [
-    {"id": f"r{i}", "messages": [{"role": "user", "content": "How do I bake bread?"}],
-     "response": "Mix flour, water, yeast and salt, knead, let it rise, then bake.", "origin": "benign", "group": "g"}
+    {
+        "id": f"r{i}",
+        "messages": [{"role": "user", "content": "How do I bake bread?"}],
+        "response": "Mix flour, water, yeast and salt, knead, let it rise, then bake.",
+        "origin": "benign",
+        "group": "g",
+    }
     for i in range(8)
 ]
 
 
 @pytest.fixture
 def tiny(tiny_model_dir):
-    return load_model(ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(r=8, alpha=16, dropout=0.0), seed=0)
+    return load_model(
+        ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(r=8, alpha=16, dropout=0.0), seed=0
+    )
 
 
 def _train(model, tok, **kw):
@@ -32,7 +39,9 @@ def test_a_few_steps_lower_the_loss(tiny):
 def test_training_is_deterministic(tiny_model_dir):
     states = []
     for _ in range(2):
-        model, tok = load_model(ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(r=4, dropout=0.1), seed=0)
+        model, tok = load_model(
+            ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(r=4, dropout=0.1), seed=0
+        )
         _train(model, tok, steps=3)
         states.append(get_adapter_state(model))
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
@@ -41,7 +50,9 @@ def test_training_is_deterministic(tiny_model_dir):
 def test_proximal_term_keeps_weights_closer(tiny_model_dir):
     drift = {}
     for mu in (0.0, 50.0):
-        model, tok = load_model(ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(r=4, dropout=0.0), seed=0)
+        model, tok = load_model(
+            ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(r=4, dropout=0.0), seed=0
+        )
         start = get_adapter_state(model)
         _train(model, tok, steps=6, proximal_mu=mu, optimizer="sgd", learning_rate=0.05)
         end = get_adapter_state(model)
@@ -50,7 +61,9 @@ def test_proximal_term_keeps_weights_closer(tiny_model_dir):
 
 
 def test_gradient_correction_is_applied(tiny_model_dir):
-    model, tok = load_model(ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(r=4, dropout=0.0), seed=0)
+    model, tok = load_model(
+        ModelConfig(name_or_path=str(tiny_model_dir)), LoraSettings(r=4, dropout=0.0), seed=0
+    )
     start = get_adapter_state(model)
     big = {k: torch.full_like(v, 1.0) for k, v in start.items()}
     _train(model, tok, steps=1, optimizer="sgd", learning_rate=0.1, grad_correction=big, max_grad_norm=0.0)

@@ -51,7 +51,6 @@ def guard_rows(
         counts["safety.harmful_kept"] = float(sum(r["id"] in harmful_ids for r in kept))
     if cfg.cai.placement in ("client", "both"):
         from fedrai.safety.cai.client import revise_on_client
-
         from fedrai.safety.cai.llm import build_critic
 
         critic = build_critic(cfg, model, tokenizer)

@@ -18,9 +18,13 @@ if TYPE_CHECKING:  # pragma: no cover
 IGNORE_INDEX = -100
 
 
-def tokenize_row(tokenizer: PreTrainedTokenizerBase, row: Row, max_seq_length: int) -> dict[str, list[int]] | None:
+def tokenize_row(
+    tokenizer: PreTrainedTokenizerBase, row: Row, max_seq_length: int
+) -> dict[str, list[int]] | None:
     """``input_ids`` and ``labels`` (-100 on the prompt); None when no response token fits."""
-    prompt_ids = _ids(tokenizer.apply_chat_template(list(row["messages"]), add_generation_prompt=True, tokenize=True))
+    prompt_ids = _ids(
+        tokenizer.apply_chat_template(list(row["messages"]), add_generation_prompt=True, tokenize=True)
+    )
     full_ids = _ids(
         tokenizer.apply_chat_template(
             [*row["messages"], {"role": "assistant", "content": row["response"]}], tokenize=True

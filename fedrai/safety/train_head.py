@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fedrai.safety.filters.embedded import FEATURES, MODES, Encoder, Head, LinearHead, embed_features
+from fedrai.safety.filters.embedded import FEATURES, MODES, STACKED, Encoder, Head, LinearHead, embed_features
 
 SAFE_SETS = ("benign", "refusal", "benign_refusal", "harmful_safe_answer")
 
@@ -550,6 +550,7 @@ def train_filter(
     max_fpr: float = 0.02,
     base_head: str | Path | None = None,
     embed_cache: str | Path | None = None,
+    in_context_features: str = "auto",
     log=print,
 ) -> dict[str, Any]:
     """Train a head file at ``out_path`` (+ ``<out_path>.json`` record); return the record.
@@ -557,6 +558,10 @@ def train_filter(
     ``data`` is a labelled JSONL (see :func:`load_labelled_jsonl`); without it the default
     offline sources are used. Modes the user data cannot train (no rows with both labels) keep
     the heads of ``base_head`` (default: the shipped head).
+
+    ``in_context_features``: ``"auto"`` uses the stacked features (``STACKED``) when the data
+    has prompt-only rows of both labels and refusal rows (the default data does), else the
+    linear ``FEATURES["response_in_context"]``; or name a feature string.
     """
     from fedrai.safety.filters.embedded import SentenceEncoder
 
@@ -577,13 +582,23 @@ def train_filter(
         "operating_point": "bias shifted so the val-chosen threshold is probability 0.5",
         "modes": {},
     }
+    stackable = len({e.label for e in examples if e.response is None and e.split == "train"}) == 2 and any(
+        e.set in ("refusal", "benign_refusal") and e.split == "train" for e in examples
+    )
+    ric_kind = (
+        (STACKED if stackable else FEATURES["response_in_context"])
+        if in_context_features == "auto"
+        else (in_context_features)
+    )
+    record["modes_features"] = {**FEATURES, "response_in_context": ric_kind}
     for mode in MODES:
-        kind = FEATURES[mode]
+        kind = ric_kind if mode == "response_in_context" else FEATURES[mode]
         rows = [e for e in examples if (e.response is None) == (mode == "prompt")]
         by = {s: [e for e in rows if e.split == s] for s in ("train", "val", "test")}
         if any(len({e.label for e in by[s]}) < 2 for s in ("train", "val")):
             log(f"{mode}: not enough labelled rows of both classes; keeping the base head")
             continue
+        proj = _fit_projections(encoder, examples, by["train"], seed) if kind == STACKED else {}
         x, y, sets = {}, {}, {}
         for s, part in by.items():
             if not part:
@@ -593,10 +608,12 @@ def train_filter(
                 kind,
                 [e.prompt for e in part],
                 [e.response for e in part] if mode != "prompt" else [e.prompt for e in part],
+                proj,
             )
             y[s] = np.array([e.label for e in part])
             sets[s] = [e.set for e in part]
         head, fit_info = fit_mode(x, y, sets, kind, max_fpr, seed)
+        head.proj = proj
         heads[mode] = head
         info: dict[str, Any] = {
             "features": kind,
@@ -628,6 +645,24 @@ def train_filter(
         json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     return record
+
+
+def _fit_projections(
+    encoder: Encoder, examples: list[Example], train_rows: list[Example], seed: int
+) -> dict[str, np.ndarray]:
+    """The stacked head's two projections, fitted on train rows only (C=1, balanced):
+    ``hp`` harmful vs benign prompt (prompt-only rows), ``cr`` compliance vs refusal (responses)."""
+    from sklearn.linear_model import LogisticRegression
+
+    def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        clf = LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000, random_state=seed).fit(x, y)
+        return np.concatenate([clf.coef_[0], clf.intercept_]).astype(np.float32)
+
+    prompts = [e for e in examples if e.response is None and e.split == "train"]
+    xp = embed_features(encoder, "p", [e.prompt for e in prompts], [e.prompt for e in prompts])
+    xr = embed_features(encoder, "r", [e.prompt for e in train_rows], [e.response for e in train_rows])
+    complied = np.array([e.set not in ("refusal", "benign_refusal") for e in train_rows], dtype=int)
+    return {"hp": fit(xp, np.array([e.label for e in prompts])), "cr": fit(xr, complied)}
 
 
 class _CachedEncoder:

@@ -120,7 +120,9 @@ class RoundRecorder:
                 continue
             t.bytes_up += _arrays_bytes(msg)
             for record in msg.content.metric_records.values():
-                t.client_metrics.append({k: float(v) for k, v in record.items() if isinstance(v, int | float)})
+                t.client_metrics.append(
+                    {k: float(v) for k, v in record.items() if isinstance(v, int | float)}
+                )
         t.failures = t.sampled - (len(replies) - len(t.errors))
         return super().aggregate_train(server_round, replies)  # type: ignore[misc]
 

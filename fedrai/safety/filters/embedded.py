@@ -6,6 +6,11 @@ compliant answer to the same harmful request differ in ``r``, while a benign ans
 one differ in how ``r`` relates to ``p`` (hence ``p*r``). The head file is a small ``.npz``
 shipped in the package; its bias is shifted so that the operating point chosen on a validation
 split sits at probability 0.5, so ``safety.threshold = 0.5`` means "as trained" for every mode.
+
+The shipped in-context head is *stacked* (features ``hp,cr,hp*cr``): ``hp`` is a linear
+"harmful request" score of ``p``, ``cr`` a linear "compliance, not refusal" score of ``r``; the
+product lets a logistic regression express "harmful request AND complied", which a linear model
+on ``[p, r, p*r, |p-r|]`` cannot. The two projections are stored with the head (``proj``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from fedrai.safety.filters.base import Judged, SafetyFilter
 
 MODES = ("prompt", "response", "response_in_context")
 FEATURES = {"prompt": "p", "response": "r", "response_in_context": "p,r,p*r,|p-r|"}
+STACKED = "hp,cr,hp*cr"  # needs proj["hp"] (on p) and proj["cr"] (on r): weights + bias, d+1 each
 DEFAULT_HEAD = "default_head.npz"
 
 
@@ -32,10 +38,18 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def features(kind: str, p: np.ndarray | None, r: np.ndarray | None) -> np.ndarray:
-    """Build the feature matrix named by ``kind`` from prompt and response embeddings."""
+def features(
+    kind: str, p: np.ndarray | None, r: np.ndarray | None, proj: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
+    """Build the feature matrix named by ``kind`` from prompt and response embeddings
+    (``proj`` holds the projections that the stacked features ``hp``/``cr`` need)."""
     parts: list[np.ndarray] = []
     for name in kind.split(","):
+        if name in ("hp", "cr", "hp*cr"):
+            hp = _project(proj, "hp", p) if "hp" in name else None
+            cr = _project(proj, "cr", r) if "cr" in name else None
+            parts.append(hp * cr if name == "hp*cr" else (hp if name == "hp" else cr))  # type: ignore[operator]
+            continue
         if name == "p":
             parts.append(_need(p, name))
         elif name == "r":
@@ -47,6 +61,13 @@ def features(kind: str, p: np.ndarray | None, r: np.ndarray | None) -> np.ndarra
         else:
             raise ValueError(f"unknown feature {name!r} in {kind!r}")
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def _project(proj: dict[str, np.ndarray] | None, name: str, x: np.ndarray | None) -> np.ndarray:
+    if not proj or name not in proj:
+        raise ValueError(f"feature {name!r} needs a projection that this head does not have")
+    w = proj[name]
+    return (_need(x, "p" if name == "hp" else "r") @ w[:-1] + w[-1])[:, None]
 
 
 def _need(x: np.ndarray | None, name: str) -> np.ndarray:
@@ -62,6 +83,7 @@ class LinearHead:
     features: str
     coef: np.ndarray
     intercept: float
+    proj: dict[str, np.ndarray] = field(default_factory=dict)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         z = x @ self.coef + self.intercept
@@ -87,6 +109,8 @@ class Head:
             arrays[f"{mode}.coef"] = h.coef.astype(np.float32)
             arrays[f"{mode}.intercept"] = np.array(h.intercept, dtype=np.float64)
             arrays[f"{mode}.features"] = np.array(h.features)
+            for name, w in h.proj.items():
+                arrays[f"{mode}.proj.{name}"] = w.astype(np.float32)
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)
         return path
@@ -110,7 +134,14 @@ class Head:
             meta = json.loads(str(z["meta"]))
             heads = {
                 m: LinearHead(
-                    str(z[f"{m}.features"]), z[f"{m}.coef"].astype(np.float32), float(z[f"{m}.intercept"])
+                    str(z[f"{m}.features"]),
+                    z[f"{m}.coef"].astype(np.float32),
+                    float(z[f"{m}.intercept"]),
+                    {
+                        k.removeprefix(f"{m}.proj."): z[k].astype(np.float32)
+                        for k in z.files
+                        if k.startswith(f"{m}.proj.")
+                    },
                 )
                 for m in MODES
                 if f"{m}.coef" in z.files
@@ -159,20 +190,24 @@ class EmbeddedFilter(SafetyFilter):
 
     def _judge(self, prompts: list[str], responses: list[str | None]) -> list[Judged]:
         head = self.head.heads[self.cfg.mode]
-        probs = head.predict_proba(embed_features(self.encoder, head.features, prompts, responses))
+        probs = head.predict_proba(embed_features(self.encoder, head.features, prompts, responses, head.proj))
         return [Judged(float(p)) for p in probs]
 
 
 def embed_features(
-    encoder: Encoder, kind: str, prompts: list[str], responses: list[str | None]
+    encoder: Encoder,
+    kind: str,
+    prompts: list[str],
+    responses: list[str | None],
+    proj: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Encode what ``kind`` needs (in one encoder call) and build the features."""
     names = kind.split(",")
-    need_p = any("p" in n for n in names)
-    need_r = any("r" in n for n in names)
+    need_p = any("p" in n for n in names)  # p, p*r, |p-r|, hp, hp*cr
+    need_r = any("r" in n for n in names)  # r, p*r, |p-r|, cr, hp*cr
     texts: list[str] = (list(prompts) if need_p else []) + ([r or "" for r in responses] if need_r else [])
     vecs = encoder.encode(texts)
     n = len(prompts)
     p = vecs[:n] if need_p else None
     r = vecs[n:] if need_p and need_r else (vecs if need_r else None)
-    return features(kind, p, r)
+    return features(kind, p, r, proj)
