@@ -351,13 +351,7 @@ class ExperimentConfig(_Section):
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: experiment file not found")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            raise ConfigError(f"{path}: not valid TOML: {err}") from None
+        data = read_toml(path)
         for item in overrides or []:
             apply_override(data, item)
         return cls.from_dict(data, origin=str(path))
@@ -401,6 +395,17 @@ class ExperimentConfig(_Section):
 
     def run_dir(self) -> Path:
         return Path(self.output.dir.format(name=self.name))
+
+
+def read_toml(path: str | Path, what: str = "experiment file") -> dict[str, Any]:
+    """A TOML file as a dict, or a :class:`ConfigError` naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:

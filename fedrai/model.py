@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -51,6 +52,8 @@ def load_base_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokeni
     from transformers import AutoModelForCausalLM
 
     path = resolve(cfg.name_or_path)
+    if path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().is_dir():
+        raise ValueError(f"model.name_or_path = {cfg.name_or_path!r}: no such model directory")
     kwargs: dict = {
         "dtype": _DTYPES[cfg.dtype],
         "revision": cfg.revision,

@@ -40,10 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import tomllib
 import typer
 
-from fedrai.config import ConfigError, ExperimentConfig, apply_override
+from fedrai.config import ConfigError, ExperimentConfig, apply_override, read_toml
 
 STATUS_FILE = "sweep_status.json"
 REPORT_DIR = "report"
@@ -190,12 +189,10 @@ def load_sweep(sweep_path: str | Path, out_dir: str | Path | None = None) -> Swe
     *different* config (a changed sweep must not silently resume or report stale results).
     """
     path = Path(sweep_path)
-    if not path.is_file():
-        raise SweepError(f"{path}: sweep file not found")
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SweepError(f"{path}: not valid TOML: {err}") from None
+        doc = read_toml(path, "sweep file")
+    except ConfigError as err:
+        raise SweepError(str(err)) from None
     problems: list[str] = []
     unknown = sorted(set(doc) - _SWEEP_KEYS)
     if unknown:
@@ -208,9 +205,9 @@ def load_sweep(sweep_path: str | Path, out_dir: str | Path | None = None) -> Swe
     if not base_path.is_file():
         raise SweepError(f"{path}: base experiment {base_ref!r} not found (looked at {base_path})")
     try:
-        base_data = tomllib.loads(base_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SweepError(f"{base_path}: not valid TOML: {err}") from None
+        base_data = read_toml(base_path)
+    except ConfigError as err:
+        raise SweepError(str(err)) from None
 
     name = doc.get("name", path.stem)
     if not isinstance(name, str) or not name:
@@ -473,12 +470,6 @@ def _run_fl_cell(cell: Cell, resume: bool, log: Callable[[str], None], prefix: s
             log(f"{prefix} {line[line.index('[fedrai]') :]}")
 
     run_simulation(cell.config, cell.run_dir.resolve(), resume=resume, on_output=show)
-    summary_path = cell.run_dir / "summary.json"
-    if summary_path.is_file():  # label the row for reports even if the round driver does not
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if not summary.get("setting"):
-            summary["setting"] = cell.setting
-            summary_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
 
 
 def _fetch_assets(cells: Sequence[Cell]) -> None:

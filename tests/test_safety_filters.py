@@ -132,7 +132,7 @@ def test_missing_head_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_shipped_head_loads_with_every_mode() -> None:
     head = Head.load(None)
     assert set(head.heads) == {"prompt", "response", "response_in_context"}
-    assert head.heads["response_in_context"].coef.shape == (384 * 4,)
+    assert head.heads["response_in_context"].coef.shape == (3 + 384 * 4,)  # hp, cr, hp*cr + p, r, p*r, |p-r|
     assert head.meta["encoder"] == "embedded:minilm-l6-v2"
 
 
@@ -296,3 +296,44 @@ def test_detoxify_needs_config_dir_with_checkpoint(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="detoxify_config_dir"):
         DetoxifyFilter(SafetyConfig(backend="detoxify", detoxify_checkpoint=str(tmp_path / "x.ckpt")))
+
+
+def test_training_refusal_parts_never_repeat_test_parts() -> None:
+    """Refusal wording is a generalisation test: no test template part is used in train/val."""
+    from fedrai.safety.train_head import _REFUSAL_PARTS_V2, refusal_test_parts, refusal_train_parts
+
+    test = {_norm_text(x) for x in refusal_test_parts()}
+    train = [_norm_text(x) for x in refusal_train_parts()]
+    assert test and train and not test & set(train)
+    assert not any(t in x for t in test for x in train if len(t) > 20)
+    val = {_norm_text(x) for pool in _REFUSAL_PARTS_V2["val"].values() for x in pool if x.strip()}
+    trn = {_norm_text(x) for pool in _REFUSAL_PARTS_V2["train"].values() for x in pool if x.strip()}
+    assert val and not val & trn
+
+
+def _norm_text(x: str) -> str:
+    return " ".join(x.lower().split())
+
+
+def test_stacked_head_round_trip(tmp_path: Path) -> None:
+    from fedrai.safety.filters.embedded import STACKED
+
+    enc = HashEncoder(8)
+    rng = np.random.default_rng(1)
+    proj = {"hp": rng.normal(size=9).astype(np.float32), "cr": rng.normal(size=9).astype(np.float32)}
+    x = embed_features(enc, STACKED, ["a", "b"], ["c", "d"], proj)
+    assert x.shape == (2, 3 + 32)
+    head = LinearHead(STACKED, rng.normal(size=35).astype(np.float32), 0.1, proj)
+    base = _toy_head(enc)
+    path = Head({**base.heads, "response_in_context": head}, base.meta).save(tmp_path / "s.npz")
+    loaded = Head.load(path).heads["response_in_context"]
+    assert set(loaded.proj) == {"hp", "cr"}
+    np.testing.assert_allclose(loaded.predict_proba(x), head.predict_proba(x), rtol=1e-5)
+    with pytest.raises(ValueError, match="projection"):
+        embed_features(enc, STACKED, ["a"], ["c"])
+
+
+def test_shipped_head_is_stacked_and_loads() -> None:
+    head = Head.load()
+    ric = head.heads["response_in_context"]
+    assert set(ric.proj) == {"hp", "cr"} and ric.features.startswith("hp,cr")

@@ -504,15 +504,20 @@ def fit_mode(
     kind: str,
     max_fpr: float,
     seed: int,
+    set_weights: dict[str, float] | None = None,
 ) -> tuple[LinearHead, dict[str, Any]]:
     """Fit one mode's logistic regression (C and threshold on val) and fold the threshold
     into the bias so that 0.5 is the operating point."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.utils.class_weight import compute_sample_weight
 
+    weight = compute_sample_weight("balanced", y["train"])  # = class_weight="balanced"
+    for s, w in (set_weights or {}).items():
+        weight = weight * np.where(np.array(sets["train"]) == s, w, 1.0)
     best: tuple[float, Any, float] | None = None
     for c in (0.3, 1.0, 3.0, 10.0):
-        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000, random_state=seed)
-        clf.fit(x["train"], y["train"])
+        clf = LogisticRegression(C=c, max_iter=5000, random_state=seed)
+        clf.fit(x["train"], y["train"], sample_weight=weight)
         pv = clf.predict_proba(x["val"])[:, 1]
         t = _choose_threshold(y["val"], pv, sets["val"], max_fpr)
         m = _metrics(y["val"], pv, t)
@@ -547,10 +552,11 @@ def train_filter(
     max_seq_length: int = 128,
     seed: int = 0,
     n_benign: int = 3000,
-    max_fpr: float = 0.02,
+    max_fpr: float = 0.03,
     base_head: str | Path | None = None,
     embed_cache: str | Path | None = None,
     in_context_features: str = "auto",
+    safe_answer_weight: float = 10.0,
     log=print,
 ) -> dict[str, Any]:
     """Train a head file at ``out_path`` (+ ``<out_path>.json`` record); return the record.
@@ -562,6 +568,8 @@ def train_filter(
     ``in_context_features``: ``"auto"`` uses the stacked features (``STACKED``) when the data
     has prompt-only rows of both labels and refusal rows (the default data does), else the
     linear ``FEATURES["response_in_context"]``; or name a feature string.
+    ``safe_answer_weight`` multiplies the training weight of ``harmful_safe_answer`` rows (safe
+    answers to harmful prompts that are not refusals: the hardest safe rows, few of them).
     """
     from fedrai.safety.filters.embedded import SentenceEncoder
 
@@ -577,6 +585,7 @@ def train_filter(
         "max_seq_length": max_seq_length,
         "seed": seed,
         "max_val_fpr": max_fpr,
+        "safe_answer_weight": safe_answer_weight,
         "n_benign": n_benign,
         "data": str(data) if data else "default offline sources (see fedrai/safety/train_head.py docstring)",
         "operating_point": "bias shifted so the val-chosen threshold is probability 0.5",
@@ -612,7 +621,9 @@ def train_filter(
             )
             y[s] = np.array([e.label for e in part])
             sets[s] = [e.set for e in part]
-        head, fit_info = fit_mode(x, y, sets, kind, max_fpr, seed)
+        head, fit_info = fit_mode(
+            x, y, sets, kind, max_fpr, seed, {"harmful_safe_answer": safe_answer_weight}
+        )
         head.proj = proj
         heads[mode] = head
         info: dict[str, Any] = {

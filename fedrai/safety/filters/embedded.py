@@ -7,10 +7,11 @@ one differ in how ``r`` relates to ``p`` (hence ``p*r``). The head file is a sma
 shipped in the package; its bias is shifted so that the operating point chosen on a validation
 split sits at probability 0.5, so ``safety.threshold = 0.5`` means "as trained" for every mode.
 
-The shipped in-context head is *stacked* (features ``hp,cr,hp*cr``): ``hp`` is a linear
-"harmful request" score of ``p``, ``cr`` a linear "compliance, not refusal" score of ``r``; the
-product lets a logistic regression express "harmful request AND complied", which a linear model
-on ``[p, r, p*r, |p-r|]`` cannot. The two projections are stored with the head (``proj``).
+The shipped in-context head is *stacked* (``STACKED``): besides ``[p, r, p*r, |p-r|]`` it has
+``hp``, a linear "harmful request" score of ``p``, ``cr``, a linear "complied, not refused" score
+of ``r``, and their product, so that a logistic regression can express "harmful request AND
+complied", which a linear model on the embeddings alone cannot. The two projections are stored
+with the head (``LinearHead.proj``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from fedrai.safety.filters.base import Judged, SafetyFilter
 
 MODES = ("prompt", "response", "response_in_context")
 FEATURES = {"prompt": "p", "response": "r", "response_in_context": "p,r,p*r,|p-r|"}
-STACKED = "hp,cr,hp*cr"  # needs proj["hp"] (on p) and proj["cr"] (on r): weights + bias, d+1 each
+# stacked in-context features: needs proj["hp"] (on p) and proj["cr"] (on r), weights + bias each
+STACKED = "hp,cr,hp*cr,p,r,p*r,|p-r|"
 DEFAULT_HEAD = "default_head.npz"
 
 
