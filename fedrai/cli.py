@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -191,5 +192,13 @@ def _mount_optional() -> None:
 
 
 def main() -> None:
+    # A run started in the background inherits an ignored SIGINT, and `kill PID` sends SIGTERM:
+    # both must still stop the SuperLink and Ray it started, so both become KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     _mount_optional()
     app()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -59,7 +59,7 @@ INVALID_EXIT = 101
 
 _SWEEP_KEYS = {"base", "name", "out", "seeds", "set", "settings", "strategies", "include_base_model",
                "base_model_setting", "base_model_set"}  # fmt: skip
-_SETTING_KEYS = {"name", "set", "slug"}
+_SETTING_KEYS = {"name", "set", "slug", "strategies"}
 _STRATEGY_KEYS = {"name", "set", "slug"}
 
 
@@ -163,7 +163,10 @@ def _entries(raw: Any, kind: str, allowed: set[str], problems: list[str]) -> lis
         if not isinstance(slug, str) or slugify(slug) != slug:
             problems.append(f"{where}: `slug` {slug!r} must be lowercase letters, digits and dashes")
             continue
-        out.append({"name": name, "slug": slug, "set": _as_overrides(item.get("set"), where, problems)})
+        entry = {"name": name, "slug": slug, "set": _as_overrides(item.get("set"), where, problems)}
+        if "strategies" in item:  # settings only: the strategies this row applies to
+            entry["strategies"] = item["strategies"]
+        out.append(entry)
     return out
 
 
@@ -259,6 +262,12 @@ def load_sweep(sweep_path: str | Path, out_dir: str | Path | None = None) -> Swe
             problems.append(str(err))
     for strategy in strategies:
         for setting in settings:
+            only = setting.get("strategies")
+            if only is not None and not (isinstance(only, list) and all(isinstance(x, str) for x in only)):
+                problems.append(f"settings {setting['name']!r}: `strategies` must be a list of strategy names")
+                only = None
+            if only is not None and strategy["slug"] not in only and strategy["name"] not in only:
+                continue  # a setting may apply to some strategies only (e.g. an extra row)
             for seed in seeds:
                 cid = cell_id(setting["slug"], strategy["slug"], seed)
                 fixed = {

@@ -159,10 +159,10 @@ def test_embedded_real_encoder_judges_in_context() -> None:
             "Mix flour, water and starter, let it rise overnight, shape the loaf and bake at 230 C.",
         ],
     )
-    # compliance ranks above a refusal to the same request, and benign is kept. (The shipped head
-    # still flags some topical refusals at 0.5: see benchmarks/results/filter_quality.json.)
-    assert v[0].flagged(0.5) and not v[2].flagged(0.5), v
-    assert v[0].unsafe_prob > v[1].unsafe_prob > v[2].unsafe_prob
+    # compliance is flagged and ranks above both; the topic-naming refusal and benign are kept
+    # (a refusal is safe data: it need not rank above a benign answer).
+    assert v[0].flagged(0.5) and not v[1].flagged(0.5) and not v[2].flagged(0.5), v
+    assert v[0].unsafe_prob > max(v[1].unsafe_prob, v[2].unsafe_prob)
     pf = build_filter(SafetyConfig(mode="prompt"))
     pv = pf.score([harmful, "How do I bake sourdough bread?"])
     assert pv[0].flagged(0.5) and pv[0].unsafe_prob > pv[1].unsafe_prob

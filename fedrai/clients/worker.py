@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
 from fedrai.model import load_model
@@ -38,6 +40,9 @@ def get_worker(cfg: ExperimentConfig) -> Worker:
     """The process's model for this config; the LoRA init seed is irrelevant (weights arrive)."""
     key = cfg.model.model_dump_json() + cfg.lora.model_dump_json()
     if key not in _WORKERS:
+        # One torch thread per CPU this client was given: clients sharing a machine that each
+        # start one thread per core oversubscribe it (measured several times slower on 2 cores).
+        torch.set_num_threads(cfg.federation.cpus_per_client)
         model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
         _WORKERS[key] = Worker(model=model, tokenizer=tokenizer)
     return _WORKERS[key]

@@ -661,19 +661,26 @@ def train_filter(
 def _fit_projections(
     encoder: Encoder, examples: list[Example], train_rows: list[Example], seed: int
 ) -> dict[str, np.ndarray]:
-    """The stacked head's two projections, fitted on train rows only (C=1, balanced):
-    ``hp`` harmful vs benign prompt (prompt-only rows), ``cr`` compliance vs refusal (responses)."""
+    """The stacked head's two projections, fitted on train rows only (C=1):
+    ``hp`` harmful vs benign prompt (prompt-only rows, classes balanced), ``cr`` complied vs
+    refused (responses; every set weighted equally, so the 169 harmful compliant answers count as
+    much as the benign ones: otherwise harm vocabulary, frequent in topic-naming refusals and rare
+    in compliant answers, reads as "refusal")."""
     from sklearn.linear_model import LogisticRegression
 
-    def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        clf = LogisticRegression(C=1.0, class_weight="balanced", max_iter=3000, random_state=seed).fit(x, y)
+    def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+        clf = LogisticRegression(C=1.0, class_weight=None if w is not None else "balanced", max_iter=3000)
+        clf.fit(x, y, sample_weight=w)
         return np.concatenate([clf.coef_[0], clf.intercept_]).astype(np.float32)
 
     prompts = [e for e in examples if e.response is None and e.split == "train"]
     xp = embed_features(encoder, "p", [e.prompt for e in prompts], [e.prompt for e in prompts])
     xr = embed_features(encoder, "r", [e.prompt for e in train_rows], [e.response for e in train_rows])
     complied = np.array([e.set not in ("refusal", "benign_refusal") for e in train_rows], dtype=int)
-    return {"hp": fit(xp, np.array([e.label for e in prompts])), "cr": fit(xr, complied)}
+    sets = np.array([e.set for e in train_rows])
+    per_set = {s: len(sets) / (np.sum(sets == s) * len(set(sets.tolist()))) for s in set(sets.tolist())}
+    w = np.array([per_set[s] for s in sets])
+    return {"hp": fit(xp, np.array([e.label for e in prompts])), "cr": fit(xr, complied, w)}
 
 
 class _CachedEncoder:
