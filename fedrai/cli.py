@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -79,7 +80,10 @@ def demo(
     cfg = load_experiment(DEMO_EXPERIMENT, set_, out)
     run_dir = cfg.run_dir().resolve()
     if (run_dir / "metrics.jsonl").exists():
-        _fail(f"{run_dir} already holds a run; pass --out NEW_DIR or delete it")
+        if out is not None:
+            _fail(f"{run_dir} already holds a run; pass another --out or delete it")
+        run_dir = run_dir.with_name(f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}")  # keep earlier demos
+        cfg.output.dir = str(run_dir)
     _run(cfg, run_dir, resume=False)
 
 

@@ -69,7 +69,7 @@ def train_filter_cmd(
     benign: Annotated[int, typer.Option(help="Benign instructlab pairs in the default data.")] = 3000,
     max_fpr: Annotated[
         float, typer.Option(help="Threshold: highest val false-positive rate per safe set.")
-    ] = 0.02,
+    ] = 0.03,
     max_seq_length: Annotated[int, typer.Option(help="Encoder tokens per text.")] = 128,
     embed_cache: Annotated[Path | None, typer.Option(help="Reuse/save embeddings in this .npz.")] = None,
 ) -> None:
@@ -83,6 +83,7 @@ def train_filter_cmd(
         n_benign=benign,
         max_fpr=max_fpr,
         max_seq_length=max_seq_length,
+        embed_cache=embed_cache,
         log=typer.echo,
     )
     typer.echo(f"wrote {out} and {out.with_suffix('.json')} ({record['train_seconds']} s)")

@@ -1,0 +1,43 @@
+"""The command line: clear errors at start-up, no traceback."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fedrai.cli import _mount_optional, app
+
+_mount_optional()
+runner = CliRunner()
+
+
+def test_bad_config_stops_with_the_key_and_no_traceback(tmp_path: Path):
+    exp = tmp_path / "bad.toml"
+    exp.write_text("[train]\nlocal_stepz = 3\n", encoding="utf-8")
+    result = runner.invoke(app, ["run", str(exp)])
+    assert result.exit_code == 2
+    assert "train.local_stepz" in result.output and "Traceback" not in result.output
+
+
+def test_bad_override_value(tmp_path: Path):
+    exp = tmp_path / "ok.toml"
+    exp.write_text('name = "x"\n', encoding="utf-8")
+    result = runner.invoke(app, ["config", "check", str(exp), "--set", "federation.num_rounds=0"])
+    assert result.exit_code == 2 and "federation.num_rounds" in result.output
+
+
+def test_config_check_prints_the_resolved_config(tmp_path: Path):
+    exp = tmp_path / "ok.toml"
+    exp.write_text('name = "x"\n', encoding="utf-8")
+    result = runner.invoke(app, ["config", "check", str(exp), "--set", "strategy.name=fedyogi"])
+    assert result.exit_code == 0 and 'name = "fedyogi"' in result.output
+
+
+def test_resume_needs_a_run_dir(tmp_path: Path):
+    result = runner.invoke(app, ["run", "--resume", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_every_command_is_mounted():
+    result = runner.invoke(app, ["--help"])
+    for command in ("run", "demo", "eval", "report", "sweep", "assets", "config", "safety"):
+        assert command in result.output
