@@ -102,7 +102,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
 def _build_evaluator(cfg: ExperimentConfig, tokenizer: Any) -> Any:
     if not cfg.eval.enabled:
         return None
-    from fedrai.data.client_data import build_client_datasets
+    from fedrai.data.client_data import heldout_rows
     from fedrai.evaluation.server_eval import ServerEvaluator
 
     judge = None
@@ -110,7 +110,9 @@ def _build_evaluator(cfg: ExperimentConfig, tokenizer: Any) -> Any:
         from fedrai.safety.filters import build_filter
 
         judge = build_filter(cfg.safety)
-    heldout = build_client_datasets(cfg).heldout
+    # The held-out rows come from the same source as the clients' data (simulation); a deployed
+    # server without that data sets data.heldout_rows = 0 and skips the held-out loss.
+    heldout = heldout_rows(cfg) if cfg.data.heldout_rows > 0 else []
     return ServerEvaluator(cfg, tokenizer, heldout, judge=judge)
 
 

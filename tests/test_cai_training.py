@@ -72,6 +72,9 @@ def test_train_dpo_two_steps_changes_the_adapter(tiny_peft) -> None:
     assert out["dpo.loss_first"] == pytest.approx(0.6931, abs=1e-3)  # log 2: policy == reference at start
     assert _changed(before, _adapter(model)) > 0
     assert all(isinstance(v, float) for v in out.values())
+    # The server runs DPO every round on the same model: a second call must work too.
+    again = train_dpo(model, tok, pairs, steps=1, lr=1e-2, beta=0.1, seed=1, max_length=64)
+    assert again["dpo.steps"] == 1 and set(model.peft_config) == {"default"}
 
 
 def test_red_team_prompt_files(tmp_path: Path) -> None:

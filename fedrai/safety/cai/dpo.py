@@ -106,7 +106,13 @@ def train_dpo(
             model, "base_model", None
         ):
             raise RuntimeError("DPOTrainer wrapped the model in a new adapter; expected in-place training")
-        trainer.train()
+        try:
+            trainer.train()
+        finally:
+            # trl adds a frozen copy of the adapter named "ref" as the DPO reference; the server
+            # trains every round, and a second DPOTrainer refuses an existing "ref" adapter.
+            if "ref" in getattr(model, "peft_config", {}):
+                model.delete_adapter("ref")
     model.train(was_training)
     finite = [x for x in losses if math.isfinite(x)]
     return {
