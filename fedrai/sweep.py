@@ -264,7 +264,9 @@ def load_sweep(sweep_path: str | Path, out_dir: str | Path | None = None) -> Swe
         for setting in settings:
             only = setting.get("strategies")
             if only is not None and not (isinstance(only, list) and all(isinstance(x, str) for x in only)):
-                problems.append(f"settings {setting['name']!r}: `strategies` must be a list of strategy names")
+                problems.append(
+                    f"settings {setting['name']!r}: `strategies` must be a list of strategy names"
+                )
                 only = None
             if only is not None and strategy["slug"] not in only and strategy["name"] not in only:
                 continue  # a setting may apply to some strategies only (e.g. an extra row)

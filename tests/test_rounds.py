@@ -163,13 +163,19 @@ def test_guard_counts_reach_the_server_but_no_client_text(tiny_model_dir, tmp_pa
     assert "SECRET-HARM" in audit_text  # what was dropped is kept locally, with its reason
 
 
-def test_a_deployed_site_reads_its_own_file_and_keeps_state_where_it_says(tiny_model_dir, pairs_jsonl, tmp_path):
+def test_a_deployed_site_reads_its_own_file_and_keeps_state_where_it_says(
+    tiny_model_dir, pairs_jsonl, tmp_path
+):
     """Real SuperNodes pass `data-path` and `state-dir` in their node config."""
     cfg = make_config(tiny_model_dir, pairs_jsonl, tmp_path / "run", "federation.num_rounds=1")
     site_file = tmp_path / "site.jsonl"
-    site_file.write_text('{"prompt": "Only at this site?", "response": "Yes, only here."}\n' * 5, encoding="utf-8")
+    site_file.write_text(
+        '{"prompt": "Only at this site?", "response": "Yes, only here."}\n' * 5, encoding="utf-8"
+    )
     grid = InProcessGrid(client_app, 3, {"config-toml": cfg.to_toml(), "run-dir": str(tmp_path / "run")})
-    grid.contexts[1].node_config.update({"data-path": str(site_file), "state-dir": str(tmp_path / "site-state")})
+    grid.contexts[1].node_config.update(
+        {"data-path": str(site_file), "state-dir": str(tmp_path / "site-state")}
+    )
     run_rounds(grid, cfg, tmp_path / "run")
     rows = RunDir(tmp_path / "run").read_metrics()
     assert rows[-1]["clients"] == 3 and rows[-1]["failures"] == 0
