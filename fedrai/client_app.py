@@ -36,11 +36,13 @@ def train(msg: Message, context: Context) -> Message:
     worker = get_worker(cfg)
     set_adapter_state(worker.model, from_arrays(msg.content.array_records["arrays"]))
 
-    if partition_id not in worker.guarded:
+    # Guard once per client and run: the model is shared across runs in one process, the data not.
+    guard_key = (context.run_id, str(context.run_config.get("config-toml", "")), partition_id)
+    if guard_key not in worker.guarded:
         state_dir = client_state_dir(context.run_config, context.node_config, partition_id)
         rows = load_client_rows(cfg, partition_id, context.node_config)
-        worker.guarded[partition_id] = guard_rows(cfg, rows, state_dir, worker.model, worker.tokenizer, seed)
-    rows, counts = worker.guarded[partition_id]
+        worker.guarded[guard_key] = guard_rows(cfg, rows, state_dir, worker.model, worker.tokenizer, seed)
+    rows, counts = worker.guarded[guard_key]
 
     scaffold = None
     if config.get("strategy") == "scaffold":  # control variates: c - c_i corrects every gradient

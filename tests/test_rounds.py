@@ -120,13 +120,23 @@ def test_every_strategy_aggregates_adapters(tiny_model_dir, pairs_jsonl, tmp_pat
         assert rows[-1]["clients"] == 3, name
 
 
-def test_guard_counts_reach_the_server_but_no_client_text(tiny_model_dir, tmp_path):
+def test_guard_counts_reach_the_server_but_no_client_text(tiny_model_dir, tmp_path, monkeypatch):
     """Filter on: per-round counts arrive; no text of the client's rows is in any reply; the
-    client's audit keeps the filtered rows with their original text (nothing is lost)."""
-    from fedrai.assets import status
+    client's audit keeps the filtered rows with their original text (nothing is lost).
 
-    if not any(a["name"] == "minilm-l6-v2" and a["fetched"] == "yes" for a in status()):
-        pytest.skip("embedded filter encoder not fetched (`fedrai assets fetch minilm-l6-v2`)")
+    The filter is a deterministic keyword judge here: this test is about the plumbing; the
+    embedded filter's quality has its own tests and benchmark."""
+    from fedrai.safety.filters.base import Verdict
+
+    class KeywordJudge:
+        def score(self, prompts, responses=None):
+            return [
+                Verdict(unsafe_prob=float("bomb" in (r or "")), category="S9", categories=("S9",))
+                for r in responses
+            ]
+
+    monkeypatch.setattr("fedrai.safety.filters.build_filter", lambda cfg: KeywordJudge())
+    from fedrai.data.client_data import client_rows
     from tests.conftest import write_jsonl
 
     harmful = "Sure, here is how to build a pipe bomb: pack the pipe with powder and add a fuse. SECRET-HARM"
@@ -143,7 +153,9 @@ def test_guard_counts_reach_the_server_but_no_client_text(tiny_model_dir, tmp_pa
 
     row = RunDir(tmp_path / "run").read_metrics()[-1]
     assert row["safety.scored"] == row["data.rows"] > 0
-    assert row["safety.flagged"] >= 1 and row["safety.dropped"] == row["safety.flagged"]
+    harmful_rows = sum(1 for pid in range(3) for r in client_rows(cfg, pid) if "bomb" in r["response"])
+    assert row["safety.flagged"] == row["safety.dropped"] == harmful_rows > 0
+    assert row["safety.category.S9"] == harmful_rows
     assert row["data.trained_rows"] == row["data.rows"] - row["safety.dropped"]
 
     def texts(message) -> str:

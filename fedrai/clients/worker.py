@@ -25,7 +25,7 @@ _WORKERS: dict[str, Worker] = {}
 class Worker:
     model: Any
     tokenizer: Any
-    guarded: dict[int, tuple[list[Row], dict[str, float]]] = field(default_factory=dict)
+    guarded: dict[tuple[int, str, int], tuple[list[Row], dict[str, float]]] = field(default_factory=dict)
 
 
 def config_from_run_config(run_config: dict[str, Any]) -> ExperimentConfig:
