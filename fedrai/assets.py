@@ -22,6 +22,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fedrai.config import ExperimentConfig
 
 EMBEDDED_PREFIX = "embedded:"
 
@@ -288,3 +292,18 @@ def status() -> list[dict[str, str]]:
         }
         for a in ASSETS.values()
     ]
+
+
+def fetch_for(cfg: ExperimentConfig) -> None:
+    """Fetch every ``embedded:`` asset the config names, once, before workers start."""
+    refs = {cfg.model.name_or_path, cfg.data.source}
+    if cfg.data.harmful_fraction > 0:
+        refs.add(cfg.data.harmful_source)
+    if cfg.eval.enabled:
+        refs |= {cfg.eval.advbench_source, cfg.eval.benign_source}
+    if cfg.safety.enabled or "judge" in cfg.eval.scorers:
+        refs.add(cfg.safety.encoder)
+    if cfg.cai.placement in ("server", "both"):
+        refs.add(cfg.cai.server_prompts_source)
+    for ref in sorted(r for r in refs if is_embedded(r)):
+        resolve(ref)

@@ -88,13 +88,13 @@ def demo(
 
 
 def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
-    from fedrai.assets import AssetError
+    from fedrai.assets import AssetError, fetch_for
     from fedrai.progress import rounds_table
     from fedrai.run_dir import RunDir
     from fedrai.runtime import SimulationError, run_simulation
 
     try:
-        fetch_embedded(cfg)
+        fetch_for(cfg)
     except AssetError as err:
         _fail(str(err))
     console.print(
@@ -118,23 +118,6 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
     rows = RunDir(run_dir).read_metrics()
     console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)"))
     console.print(f"run dir: {run_dir}   (flower log: {result.log_path})")
-
-
-def fetch_embedded(cfg: ExperimentConfig) -> None:
-    """Fetch every ``embedded:`` asset the config names, once, before workers start."""
-    from fedrai.assets import is_embedded, resolve
-
-    refs = {cfg.model.name_or_path, cfg.data.source}
-    if cfg.data.harmful_fraction > 0:
-        refs.add(cfg.data.harmful_source)
-    if cfg.eval.enabled:
-        refs |= {cfg.eval.advbench_source, cfg.eval.benign_source}
-    if cfg.safety.enabled or "judge" in cfg.eval.scorers:
-        refs.add(cfg.safety.encoder)
-    if cfg.cai.placement in ("server", "both"):
-        refs.add(cfg.cai.server_prompts_source)
-    for ref in sorted(r for r in refs if is_embedded(r)):
-        resolve(ref)
 
 
 @assets_app.command("fetch")

@@ -148,5 +148,5 @@ def _summary(
         "adapter_share_of_model": trainable / total if total else None,
         "adapter_bytes_on_wire": trainable * wire_bytes_per_param,
         "final": {k: v for k, v in final.items() if k != "round"},
-        "last_adapter": str(run.adapter(len(trained) and trained[-1]["round"])),
+        "last_adapter": str(run.adapter(trained[-1]["round"])) if trained else None,
     }

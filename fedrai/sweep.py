@@ -485,14 +485,14 @@ def _run_fl_cell(cell: Cell, resume: bool, log: Callable[[str], None], prefix: s
 
 def _fetch_assets(cells: Sequence[Cell]) -> None:
     """Fetch every ``embedded:`` asset once, before the first cell starts its workers."""
-    from fedrai.cli import fetch_embedded
+    from fedrai.assets import fetch_for
 
     seen: set[str] = set()
     for cell in cells:
         key = cell.config.to_toml()
         if key not in seen:
             seen.add(key)
-            fetch_embedded(cell.config)
+            fetch_for(cell.config)
 
 
 def execute_sweep(
