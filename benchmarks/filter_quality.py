@@ -1,6 +1,6 @@
 """Filter quality of the shipped embedded head on held-out data, and its throughput on this CPU.
 
-    .venv/bin/python benchmarks/filter_quality.py [--head PATH] [--throughput-rows 512]
+    .venv/bin/python benchmarks/filter_quality.py [--head PATH] [--throughput-rows 512] [--embed-cache F]
 
 Writes benchmarks/results/filter_quality.json. The test rows are the `test` split of
 ``fedrai.safety.train_head.default_examples`` with the head's seed: prompts never seen in
@@ -33,6 +33,20 @@ def main() -> None:
     ap.add_argument(
         "--embed-cache", default=None, help="reuse train-filter's embedding cache for the quality part"
     )
+    ap.add_argument("--throughput-repeats", type=int, default=3)
+    ap.add_argument(
+        "--compare-dtype",
+        nargs="*",
+        default=["float32"],
+        help="also time these encoder dtypes on the same rows (speed only)",
+    )
+    ap.add_argument(
+        "--compare-threads",
+        nargs="*",
+        type=int,
+        default=[0],
+        help="also time these safety.encoder_threads values (0 = torch's default)",
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "filter_quality.json"))
     args = ap.parse_args()
 
@@ -40,14 +54,19 @@ def main() -> None:
 
     from fedrai.config import SafetyConfig
     from fedrai.safety.filters.embedded import EmbeddedFilter, Head, SentenceEncoder
-    from fedrai.safety.train_head import _CachedEncoder, _metrics, default_examples
+    from fedrai.safety.train_head import _CachedEncoder, _metrics, default_examples, encoder_tag
 
     head = Head.load(args.head)
-    raw = SentenceEncoder(head.meta["encoder"], head.max_seq_length)
-    tag = f"{head.meta['encoder']}|{head.max_seq_length}"
+    raw = SentenceEncoder(head.meta["encoder"], head.max_seq_length, dtype=head.encoder_dtype)
+    tag = encoder_tag(head.meta["encoder"], head.max_seq_length, head.encoder_dtype)
     quality_encoder = _CachedEncoder(raw, args.embed_cache, tag) if args.embed_cache else raw
     seed = int(head.meta.get("seed", 0))
-    examples = [e for e in default_examples(seed, int(head.meta.get("n_benign", 3000))) if e.split == "test"]
+    data_options = head.meta.get("data_options", {})
+    examples = [
+        e
+        for e in default_examples(seed, int(head.meta.get("n_benign", 3000)), **data_options)
+        if e.split == "test"
+    ]
     result: dict = {
         "head": args.head or "shipped fedrai/safety/filters/heads/default_head.npz",
         "head_meta": head.meta,
@@ -98,43 +117,86 @@ def main() -> None:
                 float(np.mean(probs[hc & cr] >= 0.5)) if (hc & cr).any() else None
             )
             entry["recall_harmful_compliant_excluding_copyright"] = float(np.mean(probs[hc & ~cr] >= 0.5))
-            ref = sets == "refusal"
-            entry["fpr_refusal_by_source"] = {
-                src: float(np.mean(probs[ref & np.array([e.source.startswith(src) for e in rows])] >= 0.5))
-                for src in ("advbench", "harmbench", "strongreject", "harmful-pairs", "refusal-evals")
-                if any(e.set == "refusal" and e.source.startswith(src) for e in rows)
-            }
+            srcs = np.array([e.source.split(":")[0] for e in rows])
+            for name, key in (
+                ("harmful_compliant", "recall_harmful_compliant_by_source"),
+                ("refusal", "fpr_refusal_by_source"),
+                ("harmful_safe_answer", "flag_rate_harmful_safe_answer_by_source"),
+            ):
+                mask = sets == name
+                entry[key] = {
+                    src: {
+                        "n": int((mask & (srcs == src)).sum()),
+                        "rate": float(np.mean(probs[mask & (srcs == src)] >= 0.5)),
+                    }
+                    for src in sorted(set(srcs[mask]))
+                }
+            # the 60 rows that were the whole positive test set before the scorer-eval sources
+            orig = hc & (srcs == "harmful-pairs")
+            entry["recall_harmful_compliant_harmful_pairs"] = float(np.mean(probs[orig] >= 0.5))
+            entry["recall_harmful_compliant_harmful_pairs_excluding_copyright"] = float(
+                np.mean(probs[orig & ~cr] >= 0.5)
+            )
         result["modes"][mode] = entry
 
-    # throughput: in-context scoring of benign-like rows, end to end (encode both texts + head)
-    f = EmbeddedFilter(SafetyConfig(), encoder=raw, head=head)  # no cache: real encoding cost
+    # throughput: in-context scoring of test rows, end to end (encode both texts + head), with
+    # the encoder config the head was trained on; repeated, each run with the load average.
     pool = [e for e in examples if e.response is not None]
     rng = np.random.default_rng(0)
     pick = [pool[i] for i in rng.choice(len(pool), size=min(args.throughput_rows, len(pool)), replace=False)]
-    f.score([e.prompt for e in pick[:32]], [e.response for e in pick[:32]])  # warm-up
-    load_before = os.getloadavg()[0]
-    t, cpu = time.perf_counter(), time.process_time()
-    f.score([e.prompt for e in pick], [e.response for e in pick])
-    dt, cpu_dt = time.perf_counter() - t, time.process_time() - cpu
+    prompts, responses = [e.prompt for e in pick], [e.response for e in pick]
+    default = SafetyConfig()
+    served = f"{head.encoder_dtype}/threads={default.encoder_threads}"  # what the default config runs
+    variants = {served: (head.encoder_dtype, default.encoder_threads)}
+    for dtype in [head.encoder_dtype, *args.compare_dtype]:
+        for threads in (default.encoder_threads, *args.compare_threads):
+            variants.setdefault(f"{dtype}/threads={threads}", (dtype, threads))
+    encoders = {
+        name: SentenceEncoder(head.meta["encoder"], head.max_seq_length, dtype=dtype, threads=threads)
+        for name, (dtype, threads) in variants.items()
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in encoders}
+    for enc in encoders.values():
+        EmbeddedFilter(default, encoder=enc, head=head).score(prompts[:32], responses[:32])  # warm-up
+    for _ in range(args.throughput_repeats):
+        for name, enc in encoders.items():  # interleaved, so every variant sees the same load
+            f = EmbeddedFilter(default, encoder=enc, head=head)  # no cache: real encoding cost
+            load_before = os.getloadavg()[0]
+            t, cpu = time.perf_counter(), time.process_time()
+            f.score(prompts, responses)
+            dt, cpu_dt = time.perf_counter() - t, time.process_time() - cpu
+            runs[name].append(
+                {
+                    "seconds": round(dt, 2),
+                    "rows_per_s": round(len(pick) / dt, 1),
+                    "rows_per_cpu_s": round(len(pick) / cpu_dt, 1),
+                    "loadavg_1min_before": round(load_before, 2),
+                    "loadavg_1min_after": round(os.getloadavg()[0], 2),
+                }
+            )
     result["throughput"] = {
         "rows": len(pick),
-        "seconds": round(dt, 2),
-        "rows_per_s": round(len(pick) / dt, 1),
-        "cpu_seconds": round(cpu_dt, 2),
-        "rows_per_cpu_s": round(len(pick) / cpu_dt, 1),
-        "note": "rows_per_s is wall clock on this machine as loaded (see loadavg); rows_per_cpu_s is "
-        "rows per second of process CPU time, so 2 idle cores give at most about twice it",
+        "served": served,
+        "rows_per_s": float(np.median([r["rows_per_s"] for r in runs[served]])),
+        "rows_per_s_best": max(r["rows_per_s"] for r in runs[served]),
+        "rows_per_cpu_s": float(np.median([r["rows_per_cpu_s"] for r in runs[served]])),
+        "loadavg_1min": [r["loadavg_1min_before"] for r in runs[served]],
+        "runs": runs,
+        "note": "rows_per_s: median wall-clock rate of the default config (served: the head's encoder "
+        "dtype, safety.encoder_threads) over the runs, on this machine as loaded (each run's 1-min load "
+        "average beside it; other jobs share the 2 cores). rows_per_cpu_s: rows per second of this "
+        "process's CPU time. runs: every variant on the same rows, interleaved (speed only: the head is "
+        "validated on its own encoder dtype alone; threads=0 is torch's default, all cores)",
         "mode": "response_in_context",
         "batch_size": SafetyConfig().batch_size,
         "mean_chars": {
-            "prompt": float(np.mean([len(e.prompt) for e in pick])),
-            "response": float(np.mean([len(e.response or "") for e in pick])),
+            "prompt": float(np.mean([len(p) for p in prompts])),
+            "response": float(np.mean([len(r or "") for r in responses])),
         },
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "loadavg_1min_before": round(load_before, 2),
-        "loadavg_1min_after": round(os.getloadavg()[0], 2),
         "machine": platform.processor() or platform.machine(),
+        "cpu_bf16": _cpu_flags(("amx_bf16", "avx512_bf16")),
     }
     ric = result["modes"]["response_in_context"]
     result["meets_targets"] = {
@@ -142,6 +204,10 @@ def main() -> None:
         "fpr_benign": ric["fpr_benign"] <= TARGETS["fpr_benign"],
         "fpr_refusal": ric["fpr_refusal"] <= TARGETS["fpr_refusal"],
         "rows_per_s": result["throughput"]["rows_per_s"] >= TARGETS["rows_per_s"],
+        # the 60 harmful-pairs test rows that were the whole positive test set before the
+        # scorer-eval sources were added (recall_harmful_compliant above counts all sources)
+        "recall_harmful_compliant_harmful_pairs_only": ric["recall_harmful_compliant_harmful_pairs"]
+        >= TARGETS["recall_harmful_compliant"],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -152,12 +218,22 @@ def main() -> None:
                     k: ric[k] for k in ("recall_harmful_compliant", "fpr_benign", "fpr_refusal")
                 },
                 "core": ric["core"],
+                "recall_by_source": ric["recall_harmful_compliant_by_source"],
                 "throughput": result["throughput"]["rows_per_s"],
+                "loadavg_1min": result["throughput"]["loadavg_1min"],
                 "meets_targets": result["meets_targets"],
             },
             indent=2,
         )
     )
+
+
+def _cpu_flags(names: tuple[str, ...]) -> list[str]:
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8").split()
+    except OSError:
+        return []
+    return [n for n in names if n in flags]
 
 
 if __name__ == "__main__":

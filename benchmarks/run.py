@@ -15,6 +15,7 @@ BENCHMARKS = {
     "foundation": "framework traffic, Flower + Ray overhead, start-up, memory",
     "eval_throughput": "AdvBench generation, batched vs one prompt at a time",
     "filter_quality": "embedded safety filter: precision, recall, F1, AUC, rows/s",
+    "deployment_overhead": "loopback deployment (TLS + node auth, SuperNodes) vs Ray simulation: round time",
 }
 
 

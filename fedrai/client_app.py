@@ -10,8 +10,9 @@ import zlib
 from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedrai.clients.pipeline import guard_rows, load_client_rows
+from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows
 from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
+from fedrai.data import Row
 from fedrai.model import get_adapter_state, set_adapter_state
 from fedrai.strategies.scaffold import CONTROL_DELTA_KEY, ScaffoldClient
 from fedrai.training import train_lora
@@ -31,17 +32,26 @@ def train(msg: Message, context: Context) -> Message:
     partition_id = int(context.node_config.get("partition-id", 0))
     config = msg.content.config_records["config"]
     server_round = int(config["server-round"])
-    seed = client_seed(cfg.seed, server_round, partition_id)
+    # Simulated clients differ by partition; deployed sites without one by their node id.
+    site_key = partition_id if "partition-id" in context.node_config else context.node_id
+    seed = client_seed(cfg.seed, server_round, site_key)
 
     worker = get_worker(cfg)
     set_adapter_state(worker.model, from_arrays(msg.content.array_records["arrays"]))
 
     # Guard once per client and run: the model is shared across runs in one process, the data not.
-    guard_key = (context.run_id, str(context.run_config.get("config-toml", "")), partition_id)
+    # In memory for a Ray actor that serves many rounds; on disk for a deployed site, whose
+    # SuperNode starts a fresh process per message.
+    data_path = str(context.node_config.get("data-path", ""))
+    guard_key = (context.run_id, str(context.run_config.get("config-toml", "")), partition_id, data_path)
     if guard_key not in worker.guarded:
         state_dir = client_state_dir(context.run_config, context.node_config, partition_id)
-        rows = load_client_rows(cfg, partition_id, context.node_config)
-        worker.guarded[guard_key] = guard_rows(cfg, rows, state_dir, worker.model, worker.tokenizer, seed)
+
+        def guard() -> tuple[list[Row], dict[str, float]]:
+            rows = load_client_rows(cfg, partition_id, context.node_config)
+            return guard_rows(cfg, rows, state_dir, worker.model, worker.tokenizer, seed)
+
+        worker.guarded[guard_key] = cached_guard(state_dir, guard_key, guard)
     rows, counts = worker.guarded[guard_key]
 
     scaffold = None

@@ -204,6 +204,25 @@ class EvalConfig(_Section):
     )
 
 
+class GateConfig(_Section):
+    """Server-side acceptance of each round's global adapter: safety may not cost helpfulness."""
+
+    enabled: bool | None = Field(
+        None,
+        description="Keep the previous global adapter when the new one over-refuses benign prompts or "
+        "loses held-out loss; unset = on when a guard (filter or CAI) is on and per-round benign eval exists.",
+    )
+    max_benign_refusal_increase: float = Field(
+        0.10,
+        ge=0.0,
+        le=1.0,
+        description="Allowed rise of benign refusal rate over the best accepted round (absolute).",
+    )
+    max_heldout_loss_increase: float = Field(
+        0.05, ge=0.0, description="Allowed rise of held-out loss over the best accepted round (fraction)."
+    )
+
+
 class SafetyConfig(_Section):
     """The client-side safety filter on local (prompt, response) pairs."""
 
@@ -223,6 +242,18 @@ class SafetyConfig(_Section):
     )
     encoder: str = Field(
         "embedded:minilm-l6-v2", description="Embedded backend: sentence-transformers encoder."
+    )
+    encoder_dtype: Literal["head", "float32", "bfloat16"] = Field(
+        "head",
+        description="Embedded backend: encoder compute dtype; `head` = the one the head was trained on "
+        "(bfloat16 for the shipped head: ~3.5x float32 on CPUs with AMX/AVX512-BF16, slow without; "
+        "a mismatch warns).",
+    )
+    encoder_threads: int = Field(
+        1,
+        ge=0,
+        description="Embedded backend: torch threads while encoding (0 = torch's default, all cores). 1 is "
+        "far faster on a small machine shared with other jobs or clients; raise it on a dedicated many-core one.",
     )
     llama_guard_model: str = Field(
         "meta-llama/Llama-Guard-3-1B", description="Llama Guard 3 hub id or local dir."
@@ -278,6 +309,20 @@ class CAIConfig(_Section):
         50, ge=0, description="Server tuning steps on revisions per round (the paper: 50)."
     )
     server_learning_rate: float = Field(1e-4, gt=0.0, description="Learning rate of server-side tuning.")
+    server_benign_source: str = Field(
+        "embedded:instructlab",
+        description="Benign (prompt, response) rows mixed into server-side tuning so that it learns when "
+        "NOT to refuse (rows the clients hold and held-out rows are excluded); empty = none.",
+    )
+    server_benign_per_round: int = Field(
+        8,
+        ge=0,
+        description="Benign rows added to each round's server SFT (and as DPO pairs, see below); 0 = none.",
+    )
+    server_benign_dpo: bool = Field(
+        True,
+        description="Also DPO on benign rows: their reference answer preferred over a constitution refusal.",
+    )
     objective: Literal["sft", "dpo", "sft+dpo"] = Field(
         "sft", description="Train on revisions by SFT, DPO (revision over original), or both."
     )
@@ -307,6 +352,7 @@ class ExperimentConfig(_Section):
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     cai: CAIConfig = Field(default_factory=CAIConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -330,6 +376,13 @@ class ExperimentConfig(_Section):
                 f"strategy.min_available_clients = {self.strategy.min_available_clients} exceeds "
                 f"federation.num_clients = {self.federation.num_clients}"
             )
+        if self.gate.enabled and not (
+            self.eval.enabled and (self.eval.benign_per_round > 0 or self.data.heldout_rows > 0)
+        ):
+            raise ValueError(
+                "gate.enabled = true judges each round by its evaluation: set eval.enabled = true and "
+                "eval.benign_per_round > 0 (and/or data.heldout_rows > 0)"
+            )
         if self.safety.action == "revise" and self.cai.placement not in ("client", "both"):
             raise ValueError("safety.action = 'revise' needs cai.placement = 'client' or 'both'")
         client_cai = self.cai.placement in ("client", "both")
@@ -342,6 +395,13 @@ class ExperimentConfig(_Section):
         return self
 
     # ----------------------------------------------------------------- loading
+    def gate_enabled(self) -> bool:
+        """``gate.enabled``, or when unset: on for guarded settings that evaluate benign refusal."""
+        if self.gate.enabled is not None:
+            return self.gate.enabled
+        guarded = self.safety.enabled or self.cai.placement != "none"
+        return guarded and self.eval.enabled and self.eval.benign_per_round > 0
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "config") -> ExperimentConfig:
         try:

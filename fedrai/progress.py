@@ -19,6 +19,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("advbench.judge_safe_rate", "judge safe", "{:.3f}"),
     ("benign.refusal_rate", "benign refusal", "{:.3f}"),
     ("heldout.loss", "held-out loss", "{:.3f}"),
+    ("gate.rejected", "gated", "{:.0f}"),
     ("bytes_up", "MB up", "{:.2f}"),
     ("seconds", "s", "{:.1f}"),
 ]

@@ -18,6 +18,7 @@ from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
 from fedrai.config import ExperimentConfig
+from fedrai.evaluation.gate import BENIGN_KEY, LOSS_KEY, AcceptanceGate
 from fedrai.model import count_parameters, get_adapter_state, load_model, set_adapter_state
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
@@ -37,12 +38,20 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
     strategy = build_strategy(cfg.strategy, cfg.federation.num_clients)
     evaluator = _build_evaluator(cfg, tokenizer)
     server_cai = _build_server_cai(cfg, tokenizer, run)
+    gate = _build_gate(cfg) if evaluator is not None else None
 
     first_round = 1
     if resume:
         last, adapter, strategy_state = run.load_checkpoint()
         set_adapter_state(model, adapter)
         strategy.load_state_bytes(strategy_state)
+        if gate is not None:
+            state = run.checkpoint_extra().get("gate")
+            if state is not None:
+                gate.load_state(state)
+            else:  # a checkpoint from before the gate was on: the last round is the reference
+                last_row = run.read_metrics()[-1]
+                gate.accept_baseline({k: v for k, v in last_row.items() if k in (BENIGN_KEY, LOSS_KEY)})
         run.truncate_metrics(last)
         first_round = last + 1
         log.info("resuming %s after round %d", run.path, last)
@@ -51,11 +60,15 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         run.config.write_text(cfg.to_toml(), encoding="utf-8")
         row: dict[str, Any] = {"round": 0, "seconds": 0.0}
         if evaluator is not None:
-            row.update(evaluator.evaluate(model, 0))
+            scores = evaluator.evaluate(model, 0)
+            row.update(scores)
+            if gate is not None:
+                gate.accept_baseline(scores)
         run.append_metrics(row)
         print(format_round_line(row, cfg.federation.num_rounds), flush=True)
 
     arrays = to_arrays(get_adapter_state(model), cfg.federation.wire_dtype)
+    accepted = arrays  # the global adapter the gate last accepted (the clients' next start)
     for server_round in range(first_round, cfg.federation.num_rounds + 1):
         t0 = time.perf_counter()
         random.seed(cfg.seed * 1_000_003 + server_round)  # Flower samples clients with `random`
@@ -84,12 +97,24 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
 
         last = server_round == cfg.federation.num_rounds
         if evaluator is not None:
-            row.update(evaluator.evaluate(model, server_round))
+            scores = evaluator.evaluate(model, server_round)
+            if gate is not None:
+                decision = gate.judge(scores)
+                row.update(decision.metrics())
+                if not decision.accepted:  # keep the previous global adapter; record what was refused
+                    log.warning("round %d gated: %s", server_round, "; ".join(decision.reasons))
+                    row.update({f"candidate.{k}": v for k, v in scores.items()})
+                    scores = dict(gate.accepted_eval)
+                    arrays = accepted
+                    set_adapter_state(model, from_arrays(arrays))
+            accepted = arrays
+            row.update(scores)
             if last:  # the full set once, beside the per-round subset that keeps curves comparable
                 row.update(evaluator.evaluate(model, server_round, final=True))
         if cfg.output.save_every_round or last:
             model.save_pretrained(str(run.adapter(server_round)))
-        run.save_checkpoint(server_round, from_arrays(arrays), strategy.state_bytes())
+        extra = {"gate": gate.state()} if gate is not None else {}
+        run.save_checkpoint(server_round, from_arrays(arrays), strategy.state_bytes(), extra=extra)
         row["seconds"] = time.perf_counter() - t0
         run.append_metrics(row)
         print(format_round_line(row, cfg.federation.num_rounds), flush=True)
@@ -114,6 +139,12 @@ def _build_evaluator(cfg: ExperimentConfig, tokenizer: Any) -> Any:
     # server without that data sets data.heldout_rows = 0 and skips the held-out loss.
     heldout = heldout_rows(cfg) if cfg.data.heldout_rows > 0 else []
     return ServerEvaluator(cfg, tokenizer, heldout, judge=judge)
+
+
+def _build_gate(cfg: ExperimentConfig) -> AcceptanceGate | None:
+    if not cfg.gate_enabled():
+        return None
+    return AcceptanceGate(cfg.gate.max_benign_refusal_increase, cfg.gate.max_heldout_loss_increase)
 
 
 def _build_server_cai(cfg: ExperimentConfig, tokenizer: Any, run: RunDir) -> Any:
@@ -141,6 +172,7 @@ def _summary(
         "rounds": len(trained),
         "seconds": seconds,
         "failures": sum(r.get("failures", 0) for r in trained),
+        "gated_rounds": int(sum(r.get("gate.rejected", 0) for r in trained)),
         "bytes_up": bytes_up,
         "bytes_down": bytes_down,
         "adapter_parameters": trainable,

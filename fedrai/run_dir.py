@@ -61,11 +61,22 @@ class RunDir:
         self.metrics.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
     def save_checkpoint(
-        self, server_round: int, adapter: dict[str, torch.Tensor], strategy_state: bytes
+        self,
+        server_round: int,
+        adapter: dict[str, torch.Tensor],
+        strategy_state: bytes,
+        extra: dict[str, Any] | None = None,
     ) -> None:
+        """``extra``: other server state a resume needs (e.g. the acceptance gate's bests)."""
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint.with_suffix(".tmp")
-        torch.save({"round": server_round, "adapter": dict(adapter), "strategy": strategy_state}, tmp)
+        blob = {
+            "round": server_round,
+            "adapter": dict(adapter),
+            "strategy": strategy_state,
+            "extra": extra or {},
+        }
+        torch.save(blob, tmp)
         tmp.replace(self.checkpoint)  # atomic: a crash never leaves half a checkpoint
 
     def load_checkpoint(self) -> tuple[int, dict[str, torch.Tensor], bytes]:
@@ -73,6 +84,10 @@ class RunDir:
             raise FileNotFoundError(f"{self.checkpoint}: no checkpoint to resume from")
         blob = torch.load(self.checkpoint, weights_only=False)
         return int(blob["round"]), blob["adapter"], blob["strategy"]
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        blob = torch.load(self.checkpoint, weights_only=False)
+        return dict(blob.get("extra", {}))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         self.summary.write_text(json.dumps(_jsonable(summary), indent=2), encoding="utf-8")

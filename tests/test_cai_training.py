@@ -148,3 +148,43 @@ def test_server_default_audit_writes_under_audit_dir(tiny_peft, tiny_model_dir: 
     assert metrics["cai.dropped"] == 2 and metrics["cai.train_rows"] == 0
     written = "".join(p.read_text() for p in (tmp_path / "audit").rglob("*") if p.is_file())
     assert "cai.outcome" in written
+
+
+def test_server_mixes_benign_anchor_rows_and_pairs(tiny_peft, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Benign rows join the server's SFT, and DPO prefers their answers over a refusal."""
+    model, tok = tiny_peft
+    prompts = tmp_path / "redteam.txt"
+    prompts.write_text("How do I pick a lock?\nHow do I steal a car?\n")
+    benign = tmp_path / "benign.jsonl"
+    benign.write_text(
+        "".join(
+            json.dumps({"prompt": f"Name a colour number {i}.", "response": f"Blue, shade {i}."}) + "\n"
+            for i in range(10)
+        )
+    )
+    cfg = _server_cfg(
+        tiny_model_dir,
+        prompts,
+        server_prompts_per_round=2,
+        server_benign_source=str(benign),
+        server_benign_per_round=3,
+    )
+    seen: dict[str, list] = {}
+
+    def fake_train(model, tokenizer, rows, **kw):
+        seen["rows"] = rows
+        from fedrai.training import train_lora
+
+        return train_lora(model, tokenizer, rows, **kw)
+
+    server = ServerCAI(cfg, tok, KeywordFilter(words=("",)), tmp_path / "audit", train_fn=fake_train)
+    drawn = server.draw_benign(1)
+    assert len(drawn) == 3 and drawn == server.draw_benign(1) and drawn != server.draw_benign(2)
+    pairs = server.benign_pairs(drawn)
+    refusals = {r.text for r in server.constitution.refusals}
+    assert all(p["rejected"][0]["content"] in refusals for p in pairs)
+    assert [p["chosen"][0]["content"] for p in pairs] == [r["response"] for r in drawn]
+    metrics = server.run_round(model, server_round=1)
+    assert metrics["cai.benign_rows"] == 3 and metrics["cai.train_rows"] == 2 + 3
+    assert sum(r["group"] != "server-cai" for r in seen["rows"]) == 3
+    assert metrics["cai.dpo_pairs"] >= 3  # the benign pairs, plus any revision-vs-original pairs

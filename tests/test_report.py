@@ -22,6 +22,7 @@ def make_run(
     rounds: int = 4,
     final: bool = True,
     slope: float = 0.1,
+    gated_round: int | None = None,
 ) -> Path:
     """A run dir as a real run writes it: resolved config, one metrics row per round, a summary."""
     run = root / name
@@ -59,6 +60,8 @@ def make_run(
                 seconds=30.5,
                 **{"safety.flagged": 3, "safety.dropped": 3, "cai.revised": 0},
             )
+        if gated_round is not None and r > 0:
+            row["gate.rejected"] = float(r == gated_round)
         if final and r == rounds:
             row["final.advbench.refusal_rate"] = 0.5
             row["final.benign.refusal_rate"] = 0.125
@@ -94,6 +97,24 @@ def test_report_table_and_plots(tmp_path: Path) -> None:
         assert path.is_file() and path.stat().st_size > 10_000, png
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![per-round curves](curves.png)" in text
+
+
+def test_tradeoff_plot_and_gated_rounds(tmp_path: Path) -> None:
+    runs = [make_run(tmp_path, "fl", slope=0.02), make_run(tmp_path, "guarded", safety=True, gated_round=2)]
+    text = build_report(runs, tmp_path / "out").read_text()
+    png = tmp_path / "out" / "tradeoff.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "![Safety vs over-refusal, per round](tradeoff.png)" in text
+    table = text.split("## Curves")[0]
+    assert "Gated rounds" in table
+    assert next(line for line in table.splitlines() if line.startswith("| guarded |")).endswith("| 1 |")
+    assert next(line for line in table.splitlines() if line.startswith("| fl |")).endswith("| – |")
+    # Without any per-round benign figure there is no plane to draw.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "metrics.jsonl").write_text('{"round": 0, "advbench.refusal_rate": 0.1}\n', encoding="utf-8")
+    build_report([bare], tmp_path / "out2")
+    assert not (tmp_path / "out2" / "tradeoff.png").exists()
 
 
 def test_partial_runs_leave_gaps(tmp_path: Path) -> None:

@@ -132,8 +132,9 @@ def test_missing_head_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_shipped_head_loads_with_every_mode() -> None:
     head = Head.load(None)
     assert set(head.heads) == {"prompt", "response", "response_in_context"}
-    assert head.heads["response_in_context"].coef.shape == (3 + 384 * 4,)  # hp, cr, hp*cr + p, r, p*r, |p-r|
-    assert head.meta["encoder"] == "embedded:minilm-l6-v2"
+    # hp, cr, hp*cr + p, r, p*r, |p-r|
+    assert head.heads["response_in_context"].coef.shape == (3 + 384 * 4,)
+    assert head.meta["encoder"] == "embedded:minilm-l6-v2" and head.encoder_dtype == "bfloat16"
 
 
 def _minilm_fetched() -> bool:
@@ -322,8 +323,9 @@ def test_stacked_head_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     proj = {"hp": rng.normal(size=9).astype(np.float32), "cr": rng.normal(size=9).astype(np.float32)}
     x = embed_features(enc, STACKED, ["a", "b"], ["c", "d"], proj)
-    assert x.shape == (2, 3 + 32)
-    head = LinearHead(STACKED, rng.normal(size=35).astype(np.float32), 0.1, proj)
+    width = 3 + 8 * (len(STACKED.split(",")) - 3)  # hp, cr, hp*cr + one 8-d block per embedding feature
+    assert x.shape == (2, width)
+    head = LinearHead(STACKED, rng.normal(size=width).astype(np.float32), 0.1, proj)
     base = _toy_head(enc)
     path = Head({**base.heads, "response_in_context": head}, base.meta).save(tmp_path / "s.npz")
     loaded = Head.load(path).heads["response_in_context"]
@@ -337,3 +339,71 @@ def test_shipped_head_is_stacked_and_loads() -> None:
     head = Head.load()
     ric = head.heads["response_in_context"]
     assert set(ric.proj) == {"hp", "cr"} and ric.features.startswith("hp,cr")
+
+
+# ------------------------------------------------------------------ encoder config, gated features
+def test_gated_response_feature_and_products() -> None:
+    from fedrai.safety.filters.embedded import features
+
+    rng = np.random.default_rng(2)
+    p, r = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3, 4)).astype(np.float32)
+    proj = {"hp": rng.normal(size=5).astype(np.float32), "cr": rng.normal(size=5).astype(np.float32)}
+    x = features("hp,cr,hp*cr,p*r,|p-r|,hp*r", p, r, proj)
+    hp = p @ proj["hp"][:-1] + proj["hp"][-1]
+    cr = r @ proj["cr"][:-1] + proj["cr"][-1]
+    assert x.shape == (3, 3 + 4 * 3)
+    np.testing.assert_allclose(x[:, 2], hp * cr, rtol=1e-5)
+    np.testing.assert_allclose(x[:, 11:], hp[:, None] * r, rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown feature"):
+        features("p*q", p, r, proj)
+
+
+def test_head_records_encoder_dtype_and_filter_warns_on_mismatch(tmp_path: Path) -> None:
+    enc = HashEncoder()
+    head = _toy_head(enc)
+    assert head.encoder_dtype == "float32"  # heads from before the field: float32
+    head.meta["encoder_dtype"] = "bfloat16"
+    loaded = Head.load(head.save(tmp_path / "h.npz"))
+    assert loaded.encoder_dtype == "bfloat16"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EmbeddedFilter(SafetyConfig(), encoder=enc, head=loaded)  # "head": no warning
+        EmbeddedFilter(SafetyConfig(encoder_dtype="bfloat16"), encoder=enc, head=loaded)
+    with pytest.warns(UserWarning, match="trained on bfloat16 embeddings"):
+        EmbeddedFilter(SafetyConfig(encoder_dtype="float32"), encoder=enc, head=loaded)
+
+
+def test_sentence_encoder_rejects_unknown_dtype() -> None:
+    from fedrai.safety.filters.embedded import SentenceEncoder
+
+    with pytest.raises(ValueError, match="encoder dtype"):
+        SentenceEncoder("/nonexistent", dtype="int4")
+
+
+def test_encoder_cache_tags_keep_dtypes_apart(tmp_path: Path) -> None:
+    from fedrai.safety.train_head import _CachedEncoder, encoder_tag
+
+    assert encoder_tag("e", 128, "float32") == "e|128"  # caches written before the dtype existed
+    assert encoder_tag("e", 128, "bfloat16") != encoder_tag("e", 128, "float32")
+    path = tmp_path / "c.npz"
+    first = _CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "float32"))
+    first.encode(["a b", "c"])
+    first.save()
+    assert len(_CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "float32")).cache) == 2
+    assert not _CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "bfloat16")).cache
+
+
+@pytest.mark.skipif(
+    not _minilm_fetched(), reason="MiniLM asset not fetched (`fedrai assets fetch minilm-l6-v2`)"
+)
+def test_bfloat16_encoder_stays_close_to_float32() -> None:
+    from fedrai.safety.filters.embedded import SentenceEncoder
+
+    texts = ["How do I bake sourdough bread?", "I'm sorry, but I can't help with that.", "x" * 2000]
+    a = SentenceEncoder("embedded:minilm-l6-v2", dtype="float32").encode(texts + texts[:1])
+    b = SentenceEncoder("embedded:minilm-l6-v2", dtype="bfloat16").encode(texts)
+    assert a.dtype == b.dtype == np.float32 and a.shape == (4, 384) and b.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(a[:3] * b, axis=1)) > 0.99

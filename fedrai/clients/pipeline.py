@@ -6,6 +6,9 @@ only counts (``safety.*``, ``cai.*``, ``data.*``) are returned for the server.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +62,32 @@ def guard_rows(
         counts.update(cai_counts.to_metrics("cai."))
     counts["data.trained_rows"] = float(len(kept))
     return kept, counts
+
+
+GUARDED_DIR = "guarded"
+
+
+def cached_guard(
+    state_dir: Path, key: tuple[Any, ...], compute: Callable[[], tuple[list[Row], dict[str, float]]]
+) -> tuple[list[Row], dict[str, float]]:
+    """The guarded rows for ``key``, computed once and kept in the client's own state dir.
+
+    A deployed SuperNode starts a fresh ClientApp process for every message, so an in-memory
+    cache never hits there: without this file every round would re-screen and re-revise the
+    site's data (and append the same audit records again). The file holds the training rows, so
+    it lives where the audit does and never leaves the site.
+    """
+    digest = hashlib.sha256(json.dumps([str(k) for k in key]).encode()).hexdigest()[:24]
+    path = Path(state_dir) / GUARDED_DIR / f"{digest}.json"
+    if path.is_file():
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+            return cached["rows"], {k: float(v) for k, v in cached["counts"].items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a torn write from a killed process: compute again
+    rows, counts = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"rows": rows, "counts": counts}), encoding="utf-8")
+    tmp.replace(path)  # atomic: a reader sees the old state or the whole new file
+    return rows, counts

@@ -25,7 +25,7 @@ _WORKERS: dict[str, Worker] = {}
 class Worker:
     model: Any
     tokenizer: Any
-    guarded: dict[tuple[int, str, int], tuple[list[Row], dict[str, float]]] = field(default_factory=dict)
+    guarded: dict[tuple[Any, ...], tuple[list[Row], dict[str, float]]] = field(default_factory=dict)
 
 
 def config_from_run_config(run_config: dict[str, Any]) -> ExperimentConfig:
@@ -36,13 +36,18 @@ def config_from_run_config(run_config: dict[str, Any]) -> ExperimentConfig:
     return _CONFIGS[key]
 
 
-def get_worker(cfg: ExperimentConfig) -> Worker:
-    """The process's model for this config; the LoRA init seed is irrelevant (weights arrive)."""
-    key = cfg.model.model_dump_json() + cfg.lora.model_dump_json()
-    if key not in _WORKERS:
+def get_worker(cfg: ExperimentConfig, *, set_threads: bool = True) -> Worker:
+    """The process's model for this config; the LoRA init seed is irrelevant (weights arrive).
+
+    ``set_threads=False`` is for a process that only preloads the model for forked children
+    (``fedrai.runtime.warm_exec``): each child sets its own thread count when it calls this.
+    """
+    if set_threads:
         # One torch thread per CPU this client was given: clients sharing a machine that each
         # start one thread per core oversubscribe it (measured several times slower on 2 cores).
         torch.set_num_threads(cfg.federation.cpus_per_client)
+    key = cfg.model.model_dump_json() + cfg.lora.model_dump_json()
+    if key not in _WORKERS:
         model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
         _WORKERS[key] = Worker(model=model, tokenizer=tokenizer)
     return _WORKERS[key]

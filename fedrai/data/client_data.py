@@ -135,3 +135,20 @@ def _harmful_pool(data: DataConfig, seed: int) -> tuple[list[Row], dict[str, Any
 def _client_seed(seed: int, client: int | str) -> int:
     """A per-client seed, so clients draw different harmful rows yet every process draws the same."""
     return random.Random(f"{seed}:{client}").getrandbits(63)
+
+
+def server_benign_rows(cfg: ExperimentConfig, source: str, limit: int = 2000) -> list[Row]:
+    """Benign (prompt, response) rows the server may train on, e.g. to anchor server-side CAI.
+
+    Drawn from a public source; when that is the clients' own source (a simulation), every row
+    a client holds and every held-out row is excluded, so the server never trains on client data
+    and the held-out loss stays held out.
+    """
+    loaded = load_rows(source, cfg.data.model_copy(update={"max_rows": 0}), seed=cfg.seed)
+    taken: set[str] = set()
+    if source == cfg.data.source:
+        data = _cached(_key(cfg))
+        taken = {r["id"] for part in data.partitions for r in part} | {r["id"] for r in data.heldout}
+    rows = [r for r in loaded.rows if r["origin"] == "benign" and r["id"] not in taken]
+    random.Random(f"{cfg.seed}:server-benign").shuffle(rows)
+    return rows[:limit]

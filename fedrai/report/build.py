@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fedrai.report.plots import CURVES, plot_curves, plot_overview
+from fedrai.report.plots import CURVES, plot_curves, plot_overview, plot_tradeoff
 from fedrai.report.runs import Run, load_run
 
 # (header, metric key, kind): kind "pct" shows x100 with one decimal, "num" three decimals.
@@ -30,6 +30,7 @@ ROUND_COLUMNS: list[tuple[str, str, str]] = [
     ("held-out loss", "heldout.loss", "num"),
     ("clients", "clients", "int"),
     ("failures", "failures", "int"),
+    ("gated", "gate.rejected", "int"),
     ("MB up", "bytes_up", "mb"),
     ("MB down", "bytes_down", "mb"),
     ("seconds", "seconds", "sec"),
@@ -49,6 +50,9 @@ def build_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
         if png is not None:
             images.append((curve.title, png))
     overview = plot_overview(runs, out / "curves.png")
+    tradeoff = plot_tradeoff(runs, out / "tradeoff.png")
+    if tradeoff is not None:
+        images.insert(0, ("Safety vs over-refusal, per round", tradeoff))
     report = out / "report.md"
     report.write_text(render_markdown(runs, images, overview, out), encoding="utf-8")
     return report
@@ -67,13 +71,18 @@ def render_markdown(
         "safety filter on (prompt, response). Benign refusal: the same rule on MT-Bench first turns; "
         "lower is better (over-refusal). Communication: adapter bytes up + down over the whole run.",
         "† from a per-round subset: round 0's for the base-model row, else the last round's "
-        "(the run has no final full-set evaluation of that metric).",
+        "(the run has no final full-set evaluation of that metric). Gated rounds: rounds whose new global "
+        "adapter the server's gate refused (it over-refused benign prompts or lost held-out loss), keeping the "
+        "previous one.",
         "",
     ]
     if overview is not None or images:
         lines += ["## Curves", ""]
         if overview is not None:
             lines += [f"![per-round curves]({overview.relative_to(out)})", ""]
+        for title, png in images:
+            if png.name == "tradeoff.png":  # the trade-off is the picture a reader needs first
+                lines += [f"![{title}]({png.relative_to(out)})", ""]
         for title, png in images:
             lines += [f"- [{title}]({png.relative_to(out)})"]
         lines.append("")
@@ -95,6 +104,9 @@ def _comparison_table(runs: Sequence[Run]) -> list[str]:
     header = (
         ["Run", "Setting", "Aggregation", "Rounds"] + [c[0] for c in columns] + ["AdvBench n", "Comm. MB"]
     )
+    gate_column = any(r.gated_rounds() is not None for r in runs)
+    if gate_column:
+        header.append("Gated rounds")
     rows: list[list[str]] = []
     # Without an explicit base-model run, round 0 of the first run stands in for it.
     has_base_run = any(r.is_base_model for r in runs)
@@ -107,7 +119,7 @@ def _comparison_table(runs: Sequence[Run]) -> list[str]:
             value = base.round_value(0, key)
             cells.append("–" if value is None else _fmt(value, kind) + "†")
         n = base.round_value(0, "advbench.n")
-        rows.append([*cells, "–" if n is None else _fmt(n, "int"), "0.0"])
+        rows.append([*cells, "–" if n is None else _fmt(n, "int"), "0.0"] + (["–"] if gate_column else []))
     for run in runs:
         cells = [run.name, run.setting, run.strategy, str(run.num_rounds())]
         for _, key, kind in columns:
@@ -116,6 +128,9 @@ def _comparison_table(runs: Sequence[Run]) -> list[str]:
         n, _ = run.final("advbench.n")
         total = run.total_bytes()
         cells += ["–" if n is None else _fmt(n, "int"), "–" if total is None else f"{total / 1e6:.1f}"]
+        if gate_column:
+            gated = run.gated_rounds()
+            cells.append("–" if gated is None else str(gated))
         rows.append(cells)
     return _md_table(header, rows)
 

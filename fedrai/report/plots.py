@@ -128,3 +128,59 @@ def plot_overview(runs: Sequence[Run], path: Path) -> Path | None:
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
+
+
+TRADEOFF_X = "benign.refusal_rate"
+TRADEOFF_Y = "advbench.refusal_rate"
+
+
+def plot_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
+    """Safety against over-refusal: each run is a path through the plane, one point a round.
+
+    x = benign (MT-Bench) refusal rate, y = AdvBench refusal rate, both per-round subsets; the
+    final full-set point (when the run has one) is a star, a gated round an open circle. The
+    top-left corner is the goal: safe and still helpful.
+    """
+    paths = []
+    for run in runs:
+        points = [
+            (
+                row.get("round", i),
+                100 * row[TRADEOFF_X],
+                100 * row[TRADEOFF_Y],
+                bool(row.get("gate.rejected")),
+            )
+            for i, row in enumerate(run.rounds)
+            if isinstance(row.get(TRADEOFF_X), int | float) and isinstance(row.get(TRADEOFF_Y), int | float)
+        ]
+        if points:
+            paths.append((run, points))
+    if not paths:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    ax.axvspan(-3, 10, color="C2", alpha=0.06, label="benign refusal <= 10%")
+    for i, (run, points) in enumerate(paths):
+        color = f"C{i % 10}"
+        xs, ys = [p[1] for p in points], [p[2] for p in points]
+        ax.plot(xs, ys, linestyle=_DASHES[i % len(_DASHES)], color=color, linewidth=1.5, alpha=0.8)
+        ax.scatter(xs, ys, color=color, marker=_MARKERS[i % len(_MARKERS)], s=28, label=_label(run), zorder=3)
+        for rnd, x, y, gated in points:
+            ax.annotate(str(rnd), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+            if gated:
+                ax.scatter([x], [y], facecolors="none", edgecolors="black", s=120, linewidths=1.2, zorder=4)
+        fx, _ = run.final(TRADEOFF_X)
+        fy, is_final = run.final(TRADEOFF_Y)
+        if fx is not None and fy is not None and is_final:
+            ax.scatter([100 * fx], [100 * fy], color=color, marker="*", s=160, edgecolors="black", zorder=5)
+    ax.set_xlim(-3, 103)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("Benign (MT-Bench) refusal rate, % (lower = more helpful)")
+    ax.set_ylabel("AdvBench refusal rate, % (higher = safer)")
+    ax.set_title("Safety vs over-refusal, per round (numbers = round; star = final full set)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path

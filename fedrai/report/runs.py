@@ -92,6 +92,11 @@ class Run:
                 return float(row[key]), False
         return None, False
 
+    def gated_rounds(self) -> int | None:
+        """Rounds whose candidate adapter the server's gate refused (None: the run had no gate)."""
+        flags = [row["gate.rejected"] for row in self.rounds if _is_number(row.get("gate.rejected"))]
+        return int(sum(flags)) if flags else None
+
     def round_value(self, round_no: int, key: str) -> float | None:
         for row in self.rounds:
             if row.get("round") == round_no and _is_number(row.get(key)):

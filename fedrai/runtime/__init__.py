@@ -1,4 +1,7 @@
-"""Process-level runtime: running Flower (SuperLink + Ray simulation) as managed subprocesses."""
+"""Process-level runtime: Flower's SuperLink + Ray simulation, and deployment (TLS, node auth, SuperNodes).
+
+Every process is started as a managed subprocess and stopped by PID.
+"""
 
 from fedrai.runtime.simulation import (
     DEFAULT_COMPONENTS,

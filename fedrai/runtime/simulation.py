@@ -27,6 +27,7 @@ import queue
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ import psutil
 import tomli_w
 
 from fedrai.config import ExperimentConfig
+from fedrai.runtime.credentials import TlsFiles
 
 DEFAULT_COMPONENTS: tuple[str, str] = ("fedrai.server_app:app", "fedrai.client_app:app")
 APP_DIR_NAME = ".flwr-app"
@@ -152,15 +154,24 @@ def write_app_dir(
     return app_dir
 
 
-def write_flower_config(flwr_home: Path, address: str, *, name: str = CONNECTION_NAME) -> Path:
-    """Write ``$FLWR_HOME/config.toml`` with one insecure connection to ``address`` as the default.
+def write_flower_config(
+    flwr_home: Path, address: str, *, name: str = CONNECTION_NAME, root_certificates: Path | None = None
+) -> Path:
+    """Write ``$FLWR_HOME/config.toml`` with one connection to ``address`` as the default.
+
+    Insecure unless ``root_certificates`` (the deployment's CA) is given.
 
     Simulation options are not stored here: ``options.*`` in a connection is deprecated in Flower
     1.42 (``flwr run`` warns); they go to ``flwr run --federation-config`` instead.
     """
     flwr_home = Path(flwr_home)
     flwr_home.mkdir(parents=True, exist_ok=True)
-    doc = {"superlink": {"default": name, name: {"address": address, "insecure": True}}}
+    connection: dict[str, Any] = {"address": address}
+    if root_certificates is None:
+        connection["insecure"] = True
+    else:
+        connection["root-certificates"] = str(Path(root_certificates).resolve())
+    doc = {"superlink": {"default": name, name: connection}}
     path = flwr_home / "config.toml"
     path.write_text(tomli_w.dumps(doc), encoding="utf-8")
     return path
@@ -211,7 +222,7 @@ def flower_env(flwr_home: Path, base: dict[str, str] | None = None) -> dict[str,
     return env
 
 
-def _executable(name: str) -> str:
+def executable(name: str) -> str:
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else name
 
@@ -346,9 +357,14 @@ def _own_group(pid: int) -> int | None:
 
 
 # --------------------------------------------------------------------------- SuperLink
-def _healthy(address: str, timeout_s: float = 0.5) -> bool:
+def _healthy(address: str, timeout_s: float = 0.5, *, ca: Path | None = None) -> bool:
+    """Flower's ``/health`` answers 2xx (over HTTPS, verified against ``ca``, when given)."""
+    scheme = "https" if ca is not None else "http"
+    context = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
     try:
-        with urllib.request.urlopen(f"http://{address}/health", timeout=timeout_s) as resp:
+        with urllib.request.urlopen(
+            f"{scheme}://{address}/health", timeout=timeout_s, context=context
+        ) as resp:
             return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -362,13 +378,18 @@ def managed_superlink(
     host: str = "127.0.0.1",
     port: int | None = None,
     simulation: bool = True,
+    tls: TlsFiles | None = None,
+    supernode_auth: bool = False,
     extra_args: Iterable[str] = (),
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     startup_timeout_s: float = 60.0,
     grace_s: float = 5.0,
 ) -> Iterator[SuperLinkHandle]:
-    """Start an insecure ``flower-superlink`` on a free port, yield it once healthy, then stop its tree.
+    """Start ``flower-superlink`` on a free port, yield it once healthy, then stop its tree.
+
+    Insecure by default (a simulation on loopback); ``tls`` serves HTTPS with those files and
+    ``supernode_auth`` admits only SuperNodes whose public key was registered.
 
     The SuperLink runs in its own session (Ctrl-C in the terminal does not reach it; we stop it),
     writes stdout/stderr (including SuperExec's and the simulation's console output) to
@@ -387,7 +408,14 @@ def managed_superlink(
     for _ in range(attempts):
         use_port = port if port is not None else free_port(host)
         address = f"{host}:{use_port}"
-        cmd = [_executable("flower-superlink"), "--insecure", "--host", host, "--port", str(use_port)]
+        cmd = [executable("flower-superlink"), "--host", host, "--port", str(use_port)]
+        if tls is None:
+            cmd += ["--insecure"]
+        else:
+            cmd += ["--ssl-ca-certfile", str(tls.ca), "--ssl-certfile", str(tls.certificate)]
+            cmd += ["--ssl-keyfile", str(tls.private_key)]
+        if supernode_auth:
+            cmd += ["--enable-supernode-auth"]
         cmd += ["--disable-runtime-dependency-installation"]
         if simulation:
             cmd += ["--simulation"]
@@ -406,15 +434,16 @@ def managed_superlink(
         tracker = ProcessTracker(proc.pid).start()
         try:
             deadline = t0 + startup_timeout_s
-            while time.monotonic() < deadline and proc.poll() is None and not _healthy(address):
+            ca = tls.ca if tls is not None else None
+            while time.monotonic() < deadline and proc.poll() is None and not _healthy(address, ca=ca):
                 time.sleep(0.1)
             if proc.poll() is not None:
                 last_error = f"flower-superlink exited with code {proc.returncode}"
                 continue
-            if not _healthy(address):
+            if not _healthy(address, ca=ca):
                 last_error = f"flower-superlink not healthy at {address} after {startup_timeout_s:.0f} s"
                 continue
-            write_flower_config(flwr_home, address)
+            write_flower_config(flwr_home, address, root_certificates=ca)
             handle = SuperLinkHandle(proc, address, log_path, time.monotonic() - t0, tracker)
             yield handle
             return
@@ -480,10 +509,10 @@ def run_simulation(
         flwr_home, log_path=superlink_log, env=env, cwd=cwd, startup_timeout_s=startup
     ) as link:
         run_env = flower_env(flwr_home, env)
-        cmd = [_executable("flwr"), "run", str(app_dir), CONNECTION_NAME, "--stream"]
+        cmd = [executable("flwr"), "run", str(app_dir), CONNECTION_NAME, "--stream"]
         for item in fed_args:
             cmd += ["--federation-config", item]
-        returncode, run_id = _stream_process(
+        returncode, run_id = stream_flwr_run(
             cmd,
             run_env,
             cwd=run_dir,
@@ -495,17 +524,17 @@ def run_simulation(
         )
         if returncode != 0:
             raise SimulationError(
-                _failure(f"`flwr run` exited with code {returncode}", log_path, superlink_log)
+                failure_message(f"`flwr run` exited with code {returncode}", log_path, superlink_log)
             )
-        status = _run_status(run_id, run_env, run_dir) if run_id is not None else ""
+        status = run_status(run_id, run_env, run_dir) if run_id is not None else ""
         link.tracker.sample()
         pids = tuple(p.pid for p in link.tracker.processes())
         link_start = link.start_seconds
     if run_id is None:
-        raise SimulationError(_failure("`flwr run` did not report a run id", log_path, superlink_log))
+        raise SimulationError(failure_message("`flwr run` did not report a run id", log_path, superlink_log))
     if not status.endswith(":completed"):
         raise SimulationError(
-            _failure(f"run {run_id} ended as {status or 'unknown'!r}", log_path, superlink_log)
+            failure_message(f"run {run_id} ended as {status or 'unknown'!r}", log_path, superlink_log)
         )
     return SimulationResult(
         returncode=returncode,
@@ -518,7 +547,7 @@ def run_simulation(
     )
 
 
-def _stream_process(
+def stream_flwr_run(
     cmd: list[str],
     env: dict[str, str],
     *,
@@ -526,7 +555,7 @@ def _stream_process(
     log_path: Path,
     on_output: Callable[[str], None] | None,
     deadline: float | None,
-    tracker: ProcessTracker,
+    tracker: ProcessTracker | None,
     superlink_log: Path,
 ) -> tuple[int, int | None]:
     """Run ``cmd``, tee its lines to ``log_path``/``on_output``; enforce the deadline; return (rc, run id)."""
@@ -558,7 +587,9 @@ def _stream_process(
                     line = lines.get(timeout=wait)
                 except queue.Empty:
                     if deadline is not None and time.monotonic() >= deadline:
-                        raise SimulationError(_failure("run timed out", log_path, superlink_log)) from None
+                        raise SimulationError(
+                            failure_message("run timed out", log_path, superlink_log)
+                        ) from None
                     continue
                 if line is None:
                     break
@@ -566,7 +597,8 @@ def _stream_process(
                 log.flush()
                 if run_id is None and (m := _RUN_ID_RE.search(line)):
                     run_id = int(m.group(1))
-                    tracker.sample()
+                    if tracker is not None:  # the run's processes exist now: remember them
+                        tracker.sample()
                 if on_output is not None:
                     on_output(line.rstrip("\n"))
         return proc.wait(), run_id
@@ -578,14 +610,14 @@ def _stream_process(
         reader.join(timeout=2.0)
 
 
-def _run_status(run_id: int, env: dict[str, str], cwd: Path) -> str:
+def run_status(run_id: int, env: dict[str, str], cwd: Path) -> str:
     """The run's final status (``finished:completed`` / ``finished:failed`` ...) from ``flwr ls``.
 
     ``flwr run --stream`` exits 0 whether the ServerApp succeeded or raised, so the status is the
     only reliable verdict.
     """
 
-    cmd = [_executable("flwr"), "ls", CONNECTION_NAME, "--run-id", str(run_id), "--format", "json"]
+    cmd = [executable("flwr"), "ls", CONNECTION_NAME, "--run-id", str(run_id), "--format", "json"]
     for _ in range(20):  # the status flips to finished shortly after the log stream ends
         out = subprocess.run(cmd, env=env, cwd=str(cwd), capture_output=True, text=True, timeout=60)
         try:
@@ -599,7 +631,7 @@ def _run_status(run_id: int, env: dict[str, str], cwd: Path) -> str:
     return status
 
 
-def _failure(what: str, flower_log: Path, superlink_log: Path) -> str:
+def failure_message(what: str, flower_log: Path, superlink_log: Path) -> str:
     return (
         f"{what}\n--- {flower_log} (last lines) ---\n{tail(flower_log)}"
         f"--- {superlink_log} (last lines) ---\n{tail(superlink_log)}"

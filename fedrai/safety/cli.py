@@ -71,6 +71,9 @@ def train_filter_cmd(
         float, typer.Option(help="Threshold: highest val false-positive rate per safe set.")
     ] = 0.03,
     max_seq_length: Annotated[int, typer.Option(help="Encoder tokens per text.")] = 128,
+    encoder_dtype: Annotated[
+        str, typer.Option(help="Encoder compute dtype the head is trained for: float32 or bfloat16.")
+    ] = "bfloat16",
     embed_cache: Annotated[Path | None, typer.Option(help="Reuse/save embeddings in this .npz.")] = None,
 ) -> None:
     """Train the embedded filter's head and report held-out precision/recall/F1/AUC."""
@@ -83,6 +86,7 @@ def train_filter_cmd(
         n_benign=benign,
         max_fpr=max_fpr,
         max_seq_length=max_seq_length,
+        encoder_dtype=encoder_dtype,
         embed_cache=embed_cache,
         log=typer.echo,
     )

@@ -3,18 +3,22 @@
 The default training data is built from the offline assets (DESIGN.md), labelled for the
 in-context judgement the paper's filter made:
 
-* ``harmful_compliant`` (unsafe): pyrit harmful-pairs rows whose answer is labelled Harmful.
-* ``harmful_safe_answer`` (safe): pyrit harmful-pairs rows labelled Not harmful.
-* ``refusal`` (safe): refusals to HarmBench / StrongREJECT prompts, composed from varied parts,
-  plus the human-labelled refusals of pyrit's refusal evals.
+* ``harmful_compliant`` (unsafe): pyrit harmful-pairs rows whose answer is labelled Harmful;
+  with the default ``DEFAULT_DATA_OPTIONS`` also pyrit's human-labelled scorer evals: objective
+  evals whose harmful objective was achieved, harm evals rated >= 0.75 (of 1).
+* ``harmful_safe_answer`` (safe): pyrit harmful-pairs rows labelled Not harmful (and scorer-eval
+  rows whose objective was not achieved / rated harm 0).
+* ``refusal`` (safe): refusals to HarmBench / StrongREJECT (and scorer-eval) prompts, composed
+  from varied parts, plus the human-labelled refusals of pyrit's refusal evals.
 * ``benign`` (safe): instructlab instruction pairs; ``benign_refusal`` (safe): refusals to
   benign prompts (over-refusal is unhelpful, not unsafe).
-* the prompt head: harmful prompts (HarmBench, StrongREJECT, harmful-pairs) against benign ones.
+* the prompt head: harmful prompts (HarmBench, StrongREJECT, harmful-pairs, scorer-eval
+  objectives) against benign ones.
 
 Rows are split by their normalised prompt (train 60 / val 20 / test 20), so no test prompt is
 ever seen in training in any form. Refusal *templates* are split too: test refusals use openers,
 reasons and offers never used in training. AdvBench is test-only (refusals to it and, for the
-prompt head, its prompts). Hyper-parameters and the threshold are chosen on val; test is read once.
+prompt head, its prompts; pyrit's human refusals to AdvBench prompts are test rows too). Hyper-parameters and the threshold are chosen on val; test is read once.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import hashlib
 import io
 import json
 import random
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -319,8 +324,30 @@ def _read_csv_skipping_comments(path: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO("".join(lines))))
 
 
-def default_examples(seed: int = 0, n_benign: int = 3000, extra_refusals: int = 3) -> list[Example]:
-    """The default labelled set from the offline assets (fetched on first use)."""
+def default_examples(
+    seed: int = 0,
+    n_benign: int = 3000,
+    extra_refusals: int = 3,
+    *,
+    eval_categories: tuple[str, ...] | list[str] = (),
+    harm_evals: bool = False,
+    truncations: int = 0,
+) -> list[Example]:
+    """The default labelled set from the offline assets (fetched on first use).
+
+    The rows of the original sources come first and do not depend on the options below (same
+    splits, same synthetic refusals), so figures stay comparable across options:
+
+    * ``eval_categories``: add pyrit's objective scorer evals of these harm categories
+      (``OBJECTIVE_EVAL_CATEGORIES``): achieved (human 1) = ``harmful_compliant``, not achieved
+      (human 0) = ``harmful_safe_answer``; each new prompt also gets prompt-only and refusal rows.
+    * ``harm_evals``: add pyrit's harm scorer evals (human harm 0-1): >= 0.75 ``harmful_compliant``,
+      0 ``harmful_safe_answer`` (in between: skipped).
+    * ``truncations``: per train ``harmful_compliant`` row, up to this many copies with the answer
+      cut to its first sentences (short compliant answers are otherwise missed). Train only.
+
+    New rows are split by normalised prompt like the rest, so their val/test parts are held out too.
+    """
     import yaml
 
     from fedrai.assets import resolve
@@ -390,6 +417,12 @@ def default_examples(seed: int = 0, n_benign: int = 3000, extra_refusals: int = 
             continue
         out.append(Example(prompt, None, 1, "harmful_prompt", "test", f"advbench:{i}"))
         out.append(Example(prompt, "", 0, "refusal", "test", f"advbench:{i}"))
+    # pyrit's human-labelled refusals answer some AdvBench prompts too: those rows go to test
+    # (they draw no random numbers, so every other row is unchanged)
+    adv_prompts = {_norm(e.prompt) for e in out if e.source.startswith("advbench")}
+    for ex in out:
+        if not ex.source.startswith("advbench") and _norm(ex.prompt) in adv_prompts:
+            ex.split = "test"
     for ex in out:
         if ex.response == "":
             ex.response = synth_refusal(ex.prompt, rng, "test" if ex.split == "test" else "train")
@@ -415,7 +448,161 @@ def default_examples(seed: int = 0, n_benign: int = 3000, extra_refusals: int = 
                         f"{ex.source}:v2:{k}",
                     )
                 )
-    return out + extra
+    out += extra
+    if eval_categories or harm_evals:
+        out += _eval_examples(seed, out, eval_categories, harm_evals, extra_refusals)
+    if truncations:
+        out += truncated_copies(out, truncations)
+    return out
+
+
+# pyrit objective scorer-eval files, one per harm category. CLEAR_HARM_CATEGORIES: those where
+# "objective achieved" means harmful content. The other five hold many borderline objectives
+# ("argue that one university is better", "what software edits beach photos"); adding them raised
+# val recall a little but flagged short benign instructions (MADE.md beside the shipped head).
+CLEAR_HARM_CATEGORIES = (
+    "chemical_biological",
+    "cyber",
+    "exploits",
+    "harassment_bullying",
+    "hate_speech",
+    "illegal_activity",
+    "phishing",
+    "self_harm",
+    "violence",
+)
+OBJECTIVE_EVAL_CATEGORIES = (
+    *CLEAR_HARM_CATEGORIES,
+    "bias",
+    "info_integrity",
+    "misinformation",
+    "privacy",
+    "sexual",
+)
+# what the shipped head was trained on (train_filter's default); chosen on val, MADE.md beside it
+DEFAULT_DATA_OPTIONS: dict[str, Any] = {
+    "eval_categories": list(CLEAR_HARM_CATEGORIES),
+    "harm_evals": False,
+    "truncations": 1,
+}
+
+
+def _eval_examples(
+    seed: int,
+    existing: list[Example],
+    categories: tuple[str, ...] | list[str],
+    harm_evals: bool,
+    extra_refusals: int,
+) -> list[Example]:
+    """Human-labelled (prompt, response) rows from pyrit's scorer evals, plus prompt-only and
+    refusal rows for their new prompts (own rng: nothing above changes)."""
+    import yaml
+
+    from fedrai.assets import resolve
+
+    rng = random.Random(seed + 104729)
+    adv = yaml.safe_load(Path(resolve("embedded:advbench")).read_text(encoding="utf-8"))
+    test_only = {_norm(str(x.get("value", ""))) for x in adv.get("seeds", [])}  # AdvBench stays test-only
+    known = {_norm(e.prompt) for e in existing if e.set == "harmful_prompt"}
+    pairs_seen = {(_norm(e.prompt), _norm(e.response or "")) for e in existing}
+    rows: list[tuple[str, str, int, str]] = []
+    if categories:
+        root = Path(resolve("embedded:objective-evals"))
+        for cat in categories:
+            for i, r in enumerate(_read_csv_skipping_comments(str(root / f"{cat}.csv"))):
+                score = str(r.get("human_score", "")).strip()
+                if score in ("0", "1"):
+                    rows.append(
+                        (r["objective"], r["assistant_response"], int(score), f"objective-evals:{cat}:{i}")
+                    )
+    if harm_evals:
+        root = Path(resolve("embedded:harm-evals"))
+        for path in sorted(root.glob("*.csv")):
+            for i, r in enumerate(_read_csv_skipping_comments(str(path))):
+                scores = [float(v) for k, v in r.items() if k.startswith("human_score") and v and v.strip()]
+                if not scores:
+                    continue
+                harm = sum(scores) / len(scores)
+                if harm >= 0.75 or harm == 0:
+                    rows.append(
+                        (
+                            r["objective"],
+                            r["assistant_response"],
+                            int(harm >= 0.75),
+                            f"harm-evals:{path.stem}:{i}",
+                        )
+                    )
+    out: list[Example] = []
+    new_prompts: dict[str, tuple[str, str]] = {}
+    for prompt, answer, label, src in rows:
+        key = (_norm(prompt), _norm(answer))
+        if not prompt.strip() or not answer.strip() or key[0] in test_only or key in pairs_seen:
+            continue
+        pairs_seen.add(key)
+        split = _split_of(prompt, seed)
+        out.append(
+            Example(
+                prompt, answer, label, "harmful_compliant" if label else "harmful_safe_answer", split, src
+            )
+        )
+        if key[0] not in known:
+            new_prompts.setdefault(key[0], (prompt, src))
+    for prompt, src in new_prompts.values():
+        split = _split_of(prompt, seed)
+        out.append(Example(prompt, None, 1, "harmful_prompt", split, src))
+        if split == "test":
+            out.append(Example(prompt, synth_refusal(prompt, rng, "test"), 0, "refusal", split, src))
+        elif split == "val":
+            out.append(Example(prompt, synth_refusal_v2(prompt, rng, "val"), 0, "refusal", split, src))
+        else:
+            out.append(Example(prompt, synth_refusal(prompt, rng, "train"), 0, "refusal", split, src))
+            for k in range(extra_refusals):
+                out.append(
+                    Example(
+                        prompt, synth_refusal_v2(prompt, rng, "train"), 0, "refusal", split, f"{src}:v2:{k}"
+                    )
+                )
+    return out
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
+
+
+def truncate_answer(text: str, budget: int) -> str:
+    """``text`` cut to whole sentences (or lines) within ``budget`` characters; at least the
+    first sentence, cut at a word boundary when that alone is longer."""
+    parts = [x.strip() for x in _SENTENCE_END.split(text.strip()) if x.strip()]
+    out = ""
+    for part in parts:
+        nxt = f"{out} {part}".strip()
+        if len(nxt) > budget and out:
+            break
+        out = nxt
+        if len(out) > budget:
+            out = out[:budget].rsplit(" ", 1)[0]
+            break
+    return out
+
+
+TRUNCATION_BUDGETS = (160, 400, 90)
+
+
+def truncated_copies(examples: list[Example], n: int) -> list[Example]:
+    """Train ``harmful_compliant`` rows with the answer cut to ``TRUNCATION_BUDGETS[:n]``
+    characters of whole sentences (copies that are not clearly shorter are skipped)."""
+    out: list[Example] = []
+    for ex in examples:
+        if ex.set != "harmful_compliant" or ex.split != "train" or not ex.response:
+            continue
+        kept: set[str] = set()
+        for k, budget in enumerate(TRUNCATION_BUDGETS[:n]):
+            short = truncate_answer(ex.response, budget)
+            if len(short) >= 40 and len(short) <= 0.8 * len(ex.response) and short not in kept:
+                kept.add(short)
+                out.append(
+                    Example(ex.prompt, short, 1, "harmful_compliant", "train", f"{ex.source}:trunc{k}")
+                )
+    return out
 
 
 def load_labelled_jsonl(path: str | Path, seed: int = 0) -> list[Example]:
@@ -550,13 +737,15 @@ def train_filter(
     encoder: Encoder | None = None,
     encoder_ref: str = "embedded:minilm-l6-v2",
     max_seq_length: int = 128,
+    encoder_dtype: str = "bfloat16",
     seed: int = 0,
     n_benign: int = 3000,
     max_fpr: float = 0.03,
     base_head: str | Path | None = None,
     embed_cache: str | Path | None = None,
     in_context_features: str = "auto",
-    safe_answer_weight: float = 10.0,
+    safe_answer_weight: float = 1.0,
+    data_options: dict[str, Any] | None = None,
     log=print,
 ) -> dict[str, Any]:
     """Train a head file at ``out_path`` (+ ``<out_path>.json`` record); return the record.
@@ -568,25 +757,36 @@ def train_filter(
     ``in_context_features``: ``"auto"`` uses the stacked features (``STACKED``) when the data
     has prompt-only rows of both labels and refusal rows (the default data does), else the
     linear ``FEATURES["response_in_context"]``; or name a feature string.
+    ``encoder_dtype`` is the encoder config the head will be served with (recorded in the head;
+    the filter warns when it runs another): the head is fitted, thresholded and validated on
+    embeddings computed that way.
+    ``data_options`` are :func:`default_examples` keywords (default ``DEFAULT_DATA_OPTIONS``;
+    recorded in the head so that the benchmark rebuilds the same splits).
     ``safe_answer_weight`` multiplies the training weight of ``harmful_safe_answer`` rows (safe
-    answers to harmful prompts that are not refusals: the hardest safe rows, few of them).
+    answers to harmful prompts that are not refusals, mostly made-up lyrics and book passages
+    answering HarmBench copyright requests); 1 (no extra weight) gave more val recall than the
+    earlier 10 (MADE.md beside the shipped head).
     """
     from fedrai.safety.filters.embedded import SentenceEncoder
 
     t0 = time.time()
-    examples = load_labelled_jsonl(data, seed) if data else default_examples(seed, n_benign)
+    data_options = dict(DEFAULT_DATA_OPTIONS if data_options is None else data_options)
+    examples = load_labelled_jsonl(data, seed) if data else default_examples(seed, n_benign, **data_options)
     if encoder is None:
-        encoder = SentenceEncoder(encoder_ref, max_seq_length)
-    cached = _CachedEncoder(encoder, embed_cache, f"{encoder_ref}|{max_seq_length}")  # modes share texts
+        encoder = SentenceEncoder(encoder_ref, max_seq_length, dtype=encoder_dtype)
+    tag = encoder_tag(encoder_ref, max_seq_length, encoder_dtype)
+    cached = _CachedEncoder(encoder, embed_cache, tag)  # modes share texts
     encoder = cached
     heads: dict[str, LinearHead] = {}
     record: dict[str, Any] = {
         "encoder": encoder_ref,
         "max_seq_length": max_seq_length,
+        "encoder_dtype": encoder_dtype,
         "seed": seed,
         "max_val_fpr": max_fpr,
         "safe_answer_weight": safe_answer_weight,
         "n_benign": n_benign,
+        "data_options": {} if data else data_options,
         "data": str(data) if data else "default offline sources (see fedrai/safety/train_head.py docstring)",
         "operating_point": "bias shifted so the val-chosen threshold is probability 0.5",
         "modes": {},
@@ -607,7 +807,8 @@ def train_filter(
         if any(len({e.label for e in by[s]}) < 2 for s in ("train", "val")):
             log(f"{mode}: not enough labelled rows of both classes; keeping the base head")
             continue
-        proj = _fit_projections(encoder, examples, by["train"], seed) if kind == STACKED else {}
+        stacked = any(n in ("hp", "cr") for n in kind.replace("*", ",").split(","))
+        proj = _fit_projections(encoder, examples, by["train"], seed) if stacked else {}
         x, y, sets = {}, {}, {}
         for s, part in by.items():
             if not part:
@@ -663,7 +864,7 @@ def _fit_projections(
 ) -> dict[str, np.ndarray]:
     """The stacked head's two projections, fitted on train rows only (C=1):
     ``hp`` harmful vs benign prompt (prompt-only rows, classes balanced), ``cr`` complied vs
-    refused (responses; every set weighted equally, so the 169 harmful compliant answers count as
+    refused (responses; every set weighted equally, so the few harmful compliant answers count as
     much as the benign ones: otherwise harm vocabulary, frequent in topic-naming refusals and rare
     in compliant answers, reads as "refusal")."""
     from sklearn.linear_model import LogisticRegression
@@ -681,6 +882,11 @@ def _fit_projections(
     per_set = {s: len(sets) / (np.sum(sets == s) * len(set(sets.tolist()))) for s in set(sets.tolist())}
     w = np.array([per_set[s] for s in sets])
     return {"hp": fit(xp, np.array([e.label for e in prompts])), "cr": fit(xr, complied, w)}
+
+
+def encoder_tag(encoder_ref: str, max_seq_length: int, dtype: str) -> str:
+    """What an embedding cache is keyed on: embeddings of another encoder config never mix."""
+    return f"{encoder_ref}|{max_seq_length}" + ("" if dtype == "float32" else f"|{dtype}")
 
 
 class _CachedEncoder:

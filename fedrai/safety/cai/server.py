@@ -142,11 +142,36 @@ class ServerCAI:
         self._critic = critic
         if self._critic is None and cfg.cai.llm != "self":
             self._critic = build_critic(cfg, generate_fn=generate_fn)
+        self.benign: list[Row] = []
+        if cfg.cai.server_benign_source and cfg.cai.server_benign_per_round > 0:
+            from fedrai.data.client_data import server_benign_rows
+
+            self.benign = server_benign_rows(cfg, cfg.cai.server_benign_source)
 
     def draw(self, server_round: int) -> list[str]:
         """The round's prompts: seeded by (seed, round), so reruns and strategies see the same ones."""
         k = min(self.cfg.cai.server_prompts_per_round, len(self.prompts))
         return random.Random(self.cfg.seed * 1_000_003 + server_round).sample(self.prompts, k)
+
+    def draw_benign(self, server_round: int) -> list[Row]:
+        """The round's benign anchor rows (seeded like the red-team prompts)."""
+        k = min(self.cfg.cai.server_benign_per_round, len(self.benign))
+        rng = random.Random(f"{self.cfg.seed}:{server_round}:benign")
+        return [dict(r) for r in rng.sample(self.benign, k)]  # type: ignore[misc]
+
+    def benign_pairs(self, rows: list[Row]) -> list[dict[str, Any]]:
+        """Benign prompt: its reference answer preferred over a refusal (teaches when not to refuse)."""
+        pairs = []
+        for row in rows:
+            prompt = str(row["messages"][-1]["content"])
+            pairs.append(
+                {
+                    "prompt": [dict(m) for m in row["messages"]],
+                    "chosen": [{"role": "assistant", "content": row["response"]}],
+                    "rejected": [{"role": "assistant", "content": self.constitution.refusal_text(prompt)}],
+                }
+            )
+        return pairs
 
     def run_round(self, model: Any, server_round: int) -> dict[str, float]:
         """Critique/revise the global model's answers to red-team prompts, then tune it in place."""
@@ -197,6 +222,8 @@ class ServerCAI:
             for o in result.outcomes
             if o.final is not None
         ]
+        benign = self.draw_benign(server_round)
+        rows += benign
         train_started = time.perf_counter()
         sft_steps = dpo_steps = 0
         if cai.server_steps > 0 and rows and cai.objective in ("sft", "sft+dpo"):
@@ -219,6 +246,8 @@ class ServerCAI:
             metrics["cai.sft_loss_first"] = float(res.loss_first)
             metrics["cai.sft_loss_last"] = float(res.loss_last)
         pairs = dpo_pairs(result.outcomes)
+        if self.cfg.cai.server_benign_dpo:
+            pairs += self.benign_pairs(benign)
         if cai.server_steps > 0 and pairs and cai.objective in ("dpo", "sft+dpo"):
             dpo = train_dpo(
                 model,
@@ -235,6 +264,7 @@ class ServerCAI:
             metrics.update({f"cai.{k}": v for k, v in dpo.items() if k != "dpo.seconds"})
         model.eval()
         metrics["cai.train_rows"] = float(len(rows))
+        metrics["cai.benign_rows"] = float(len(benign))
         metrics["cai.dpo_pairs"] = float(len(pairs))
         metrics["cai.sft_steps"] = float(sft_steps)
         metrics["cai.dpo_steps"] = float(dpo_steps)

@@ -9,14 +9,16 @@ split sits at probability 0.5, so ``safety.threshold = 0.5`` means "as trained" 
 
 The shipped in-context head is *stacked* (``STACKED``): besides ``[p, r, p*r, |p-r|]`` it has
 ``hp``, a linear "harmful request" score of ``p``, ``cr``, a linear "complied, not refused" score
-of ``r``, and their product, so that a logistic regression can express "harmful request AND
+of ``r``, their product, so that a logistic regression can express "harmful request AND
 complied", which a linear model on the embeddings alone cannot. The two projections are stored
-with the head (``LinearHead.proj``).
+with the head (``LinearHead.proj``). ``features`` also builds other products (``hp*r``: the
+response gated by how harmful the request is); tried, not shipped (MADE.md beside the head).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -32,6 +34,7 @@ FEATURES = {"prompt": "p", "response": "r", "response_in_context": "p,r,p*r,|p-r
 # stacked in-context features: needs proj["hp"] (on p) and proj["cr"] (on r), weights + bias each
 STACKED = "hp,cr,hp*cr,p,r,p*r,|p-r|"
 DEFAULT_HEAD = "default_head.npz"
+ENCODER_DTYPES = ("float32", "bfloat16")
 
 
 class Encoder(Protocol):
@@ -44,24 +47,33 @@ def features(
     kind: str, p: np.ndarray | None, r: np.ndarray | None, proj: dict[str, np.ndarray] | None = None
 ) -> np.ndarray:
     """Build the feature matrix named by ``kind`` from prompt and response embeddings
-    (``proj`` holds the projections that the stacked features ``hp``/``cr`` need)."""
+    (``proj`` holds the projections that the stacked features ``hp``/``cr`` need).
+
+    ``kind`` is a comma-separated list of ``p``, ``r``, ``|p-r|``, ``hp``, ``cr`` and products of
+    them (``p*r``, ``hp*cr``, ``hp*r``: the response embedding gated by how harmful the request is)."""
+    atoms: dict[str, np.ndarray] = {}
+
+    def atom(name: str) -> np.ndarray:
+        if name not in atoms:
+            if name in ("hp", "cr"):
+                atoms[name] = _project(proj, name, p if name == "hp" else r)
+            elif name == "p":
+                atoms[name] = _need(p, name)
+            elif name == "r":
+                atoms[name] = _need(r, name)
+            elif name == "|p-r|":
+                atoms[name] = np.abs(_need(p, name) - _need(r, name))
+            else:
+                raise ValueError(f"unknown feature {name!r} in {kind!r}")
+        return atoms[name]
+
     parts: list[np.ndarray] = []
     for name in kind.split(","):
-        if name in ("hp", "cr", "hp*cr"):
-            hp = _project(proj, "hp", p) if "hp" in name else None
-            cr = _project(proj, "cr", r) if "cr" in name else None
-            parts.append(hp * cr if name == "hp*cr" else (hp if name == "hp" else cr))  # type: ignore[operator]
-            continue
-        if name == "p":
-            parts.append(_need(p, name))
-        elif name == "r":
-            parts.append(_need(r, name))
-        elif name == "p*r":
-            parts.append(_need(p, name) * _need(r, name))
-        elif name == "|p-r|":
-            parts.append(np.abs(_need(p, name) - _need(r, name)))
-        else:
-            raise ValueError(f"unknown feature {name!r} in {kind!r}")
+        factors = [atom(f) for f in name.split("*")] if name != "|p-r|" else [atom(name)]
+        out = factors[0]
+        for f in factors[1:]:
+            out = out * f
+        parts.append(out)
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
@@ -102,6 +114,11 @@ class Head:
     @property
     def max_seq_length(self) -> int:
         return int(self.meta.get("max_seq_length", 128))
+
+    @property
+    def encoder_dtype(self) -> str:
+        """The encoder dtype the head was trained and validated on (older heads: float32)."""
+        return str(self.meta.get("encoder_dtype", "float32"))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -155,25 +172,64 @@ class SentenceEncoder:
     """all-MiniLM-L6-v2 (or any sentence-transformers dir) on CPU, normalised embeddings.
 
     Identical texts in a batch are encoded once: client data often repeats system prompts,
-    questions and templated refusals.
+    questions and templated refusals. Texts are sorted by length and padded per batch (by
+    sentence-transformers), so a batch of short prompts does not pay for a long response.
+
+    ``threads``: torch intra-op threads while encoding (0: torch's setting, all cores). On a
+    machine shared with other jobs one thread was 4-8x faster than two on 2 cores (threads that
+    wait for each other at every op when another process holds a core); see MADE.md.
+
+    ``dtype``: ``float32``, or ``bfloat16`` weights and activations (about 3.5x the throughput
+    on CPUs with AMX / AVX512-BF16, where oneDNN runs bf16 matmuls natively; far slower on CPUs
+    without them). The embeddings differ slightly between the two, so a head is trained and
+    validated on one of them and records it (``Head.encoder_dtype``).
     """
 
-    def __init__(self, ref: str, max_seq_length: int = 128, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        ref: str,
+        max_seq_length: int = 128,
+        batch_size: int = 32,
+        dtype: str = "float32",
+        threads: int = 0,
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         from fedrai.assets import resolve
 
+        if dtype not in ENCODER_DTYPES:
+            raise ValueError(f"encoder dtype {dtype!r}: expected one of {', '.join(ENCODER_DTYPES)}")
         self.model = SentenceTransformer(resolve(ref), device="cpu")
         self.model.max_seq_length = max_seq_length
+        if dtype == "bfloat16":
+            import torch
+
+            self.model.to(torch.bfloat16)
         self.batch_size = batch_size
+        self.dtype = dtype
+        self.threads = threads  # torch intra-op threads while encoding; 0 = leave torch's setting
 
     def encode(self, texts: list[str]) -> np.ndarray:
         unique = list(dict.fromkeys(texts))
-        vecs = self.model.encode(
-            unique, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
+        if not unique:
+            dim = getattr(
+                self.model, "get_embedding_dimension", self.model.get_sentence_embedding_dimension
+            )()
+            return np.zeros((0, dim or 1), np.float32)
+        import torch
+
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)  # restored below: the process's other work keeps its own
+        try:
+            vecs = self.model.encode(unique, batch_size=self.batch_size, convert_to_tensor=True)
+        finally:
+            if self.threads:
+                torch.set_num_threads(previous)
+        vecs = vecs.float().numpy()  # normalised in float32 whatever the compute dtype
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         index = {t: i for i, t in enumerate(unique)}
-        return np.asarray(vecs, dtype=np.float32)[[index[t] for t in texts]]
+        return vecs[[index[t] for t in texts]]
 
 
 class EmbeddedFilter(SafetyFilter):
@@ -186,8 +242,20 @@ class EmbeddedFilter(SafetyFilter):
         self.head = head or Head.load(cfg.head_path)
         if cfg.mode not in self.head.heads:
             raise ValueError(f"safety head has no {cfg.mode!r} head (has: {', '.join(self.head.heads)})")
+        dtype = self.head.encoder_dtype if cfg.encoder_dtype == "head" else cfg.encoder_dtype
+        if dtype != self.head.encoder_dtype:
+            warnings.warn(
+                f"safety head was trained on {self.head.encoder_dtype} embeddings but the encoder runs "
+                f"in {dtype} (safety.encoder_dtype): its threshold and figures were not validated for "
+                "that; retrain it with `fedrai safety train-filter --encoder-dtype` to match",
+                stacklevel=2,
+            )
         self.encoder: Encoder = encoder or SentenceEncoder(
-            cfg.encoder, self.head.max_seq_length, batch_size=min(cfg.batch_size, 64)
+            cfg.encoder,
+            self.head.max_seq_length,
+            batch_size=min(cfg.batch_size, 32),
+            dtype=dtype,
+            threads=cfg.encoder_threads,
         )
 
     def _judge(self, prompts: list[str], responses: list[str | None]) -> list[Judged]:

@@ -1,0 +1,93 @@
+"""The server's acceptance gate: a new global adapter must not lose helpfulness to gain safety.
+
+After aggregation (and server-side CAI), the round's evaluation gives the candidate's benign
+refusal rate and held-out benign loss. The gate accepts the candidate only if both stay within
+bounds of the best accepted so far (round 0, the base model, is accepted by definition);
+otherwise the server keeps the previous global adapter and records the round as gated. A guard
+that teaches the model to refuse everything is stopped here, whatever produced the update.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+BENIGN_KEY = "benign.refusal_rate"
+LOSS_KEY = "heldout.loss"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    accepted: bool
+    reasons: tuple[str, ...] = ()
+
+    def metrics(self) -> dict[str, float]:
+        return {"gate.rejected": 0.0 if self.accepted else 1.0}
+
+
+@dataclass
+class AcceptanceGate:
+    """Bounds relative to the best accepted round.
+
+    Parameters
+    ----------
+    max_benign_refusal_increase : float
+        Reject when the candidate's benign refusal rate exceeds the lowest accepted one by more
+        than this (absolute; with n benign prompts a round the rate moves in steps of 1/n).
+    max_heldout_loss_increase : float
+        Reject when the candidate's held-out loss exceeds the lowest accepted one by more than
+        this fraction of it.
+    """
+
+    max_benign_refusal_increase: float = 0.10
+    max_heldout_loss_increase: float = 0.05
+    best_benign_refusal: float = math.inf
+    best_heldout_loss: float = math.inf
+    accepted_eval: dict[str, float] = field(default_factory=dict)
+    rejected_rounds: int = 0
+
+    def accept_baseline(self, eval_metrics: dict[str, Any]) -> None:
+        """Round 0 (or a resumed run's last accepted round) sets the reference."""
+        self._accept(eval_metrics)
+
+    def judge(self, eval_metrics: dict[str, Any]) -> GateDecision:
+        """Accept or reject a candidate from its per-round evaluation metrics."""
+        reasons = []
+        benign = eval_metrics.get(BENIGN_KEY)
+        if benign is not None and benign > self.best_benign_refusal + self.max_benign_refusal_increase + 1e-9:
+            reasons.append(
+                f"benign refusal {benign:.3f} > best {self.best_benign_refusal:.3f} + "
+                f"{self.max_benign_refusal_increase:.3f}"
+            )
+        loss = eval_metrics.get(LOSS_KEY)
+        limit = self.best_heldout_loss * (1.0 + self.max_heldout_loss_increase)
+        if loss is not None and (not math.isfinite(loss) or loss > limit):
+            reasons.append(f"held-out loss {loss:.4f} > {limit:.4f} (best {self.best_heldout_loss:.4f})")
+        if reasons:
+            self.rejected_rounds += 1
+            return GateDecision(False, tuple(reasons))
+        self._accept(eval_metrics)
+        return GateDecision(True)
+
+    def _accept(self, eval_metrics: dict[str, Any]) -> None:
+        self.accepted_eval = {k: float(v) for k, v in eval_metrics.items() if isinstance(v, int | float)}
+        if (benign := eval_metrics.get(BENIGN_KEY)) is not None:
+            self.best_benign_refusal = min(self.best_benign_refusal, float(benign))
+        if (loss := eval_metrics.get(LOSS_KEY)) is not None and math.isfinite(loss):
+            self.best_heldout_loss = min(self.best_heldout_loss, float(loss))
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps, so a resumed run gates exactly as an uninterrupted one."""
+        return {
+            "best_benign_refusal": self.best_benign_refusal,
+            "best_heldout_loss": self.best_heldout_loss,
+            "accepted_eval": dict(self.accepted_eval),
+            "rejected_rounds": self.rejected_rounds,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.best_benign_refusal = float(state["best_benign_refusal"])
+        self.best_heldout_loss = float(state["best_heldout_loss"])
+        self.accepted_eval = dict(state["accepted_eval"])
+        self.rejected_rounds = int(state["rejected_rounds"])
