@@ -62,6 +62,8 @@ def make_run(
             )
         if gated_round is not None and r > 0:
             row["gate.rejected"] = float(r == gated_round)
+            if r == gated_round:
+                row.update({"candidate.advbench.refusal_rate": 0.9, "candidate.benign.refusal_rate": 0.6})
         if final and r == rounds:
             row["final.advbench.refusal_rate"] = 0.5
             row["final.benign.refusal_rate"] = 0.125
@@ -109,6 +111,9 @@ def test_tradeoff_plot_and_gated_rounds(tmp_path: Path) -> None:
     assert "Gated rounds" in table
     assert next(line for line in table.splitlines() if line.startswith("| guarded |")).endswith("| 1 |")
     assert next(line for line in table.splitlines() if line.startswith("| fl |")).endswith("| – |")
+    from fedrai.report.plots import _refused
+
+    assert _refused(load_run(runs[1])) == [(2, 60.0, 90.0)] and _refused(load_run(runs[0])) == []
     # Without any per-round benign figure there is no plane to draw.
     bare = tmp_path / "bare"
     bare.mkdir()

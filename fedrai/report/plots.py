@@ -138,8 +138,8 @@ def plot_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
     """Safety against over-refusal: each run is a path through the plane, one point a round.
 
     x = benign (MT-Bench) refusal rate, y = AdvBench refusal rate, both per-round subsets; the
-    final full-set point (when the run has one) is a star, a gated round an open circle. The
-    top-left corner is the goal: safe and still helpful.
+    final full-set point (when the run has one) is a star, a gated round an open circle (the model
+    kept) with the refused candidate as a cross. The top-left corner is the goal: safe and helpful.
     """
     paths = []
     for run in runs:
@@ -169,12 +169,23 @@ def plot_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
             ax.annotate(str(rnd), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
             if gated:
                 ax.scatter([x], [y], facecolors="none", edgecolors="black", s=120, linewidths=1.2, zorder=4)
+        for rnd, cx, cy in _refused(run):  # what the gate refused, next to what it kept
+            ax.scatter([cx], [cy], marker="x", color=color, s=60, linewidths=1.8, zorder=4)
+            ax.annotate(
+                f"{rnd} refused",
+                (cx, cy),
+                textcoords="offset points",
+                xytext=(4, -10),
+                fontsize=7,
+                color=color,
+            )
         fx, _ = run.final(TRADEOFF_X)
         fy, is_final = run.final(TRADEOFF_Y)
         if fx is not None and fy is not None and is_final:
             ax.scatter([100 * fx], [100 * fy], color=color, marker="*", s=160, edgecolors="black", zorder=5)
     ax.set_xlim(-3, 103)
     ax.set_ylim(-3, 103)
+    ax.scatter([], [], marker="x", color="gray", label="candidate the gate refused")
     ax.set_xlabel("Benign (MT-Bench) refusal rate, % (lower = more helpful)")
     ax.set_ylabel("AdvBench refusal rate, % (higher = safer)")
     ax.set_title("Safety vs over-refusal, per round (numbers = round; star = final full set)", fontsize=10)
@@ -184,3 +195,13 @@ def plot_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
+
+
+def _refused(run: Run) -> list[tuple[object, float, float]]:
+    """(round, x, y) of every candidate the gate refused, from its ``candidate.*`` figures."""
+    out = []
+    for i, row in enumerate(run.rounds):
+        cx, cy = row.get(f"candidate.{TRADEOFF_X}"), row.get(f"candidate.{TRADEOFF_Y}")
+        if row.get("gate.rejected") and isinstance(cx, int | float) and isinstance(cy, int | float):
+            out.append((row.get("round", i), 100 * cx, 100 * cy))
+    return out
