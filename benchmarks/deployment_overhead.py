@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import foundation
 from fedrai.config import ExperimentConfig
 from fedrai.run_dir import RunDir
 from fedrai.runtime import run_simulation
@@ -30,20 +31,11 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def bench_config(rounds: int, steps: int, run_dir: Path) -> ExperimentConfig:
-    return ExperimentConfig.from_dict(
-        {
-            "name": "bench-deployment",
-            "model": {"name_or_path": "embedded:smollm2-135m-instruct", "max_seq_length": 256},
-            "lora": {"r": 8, "alpha": 16},
-            "data": {"source": "embedded:instructlab", "max_rows": 200, "heldout_rows": 0},
-            "train": {"local_steps": steps, "batch_size": 4},
-            "federation": {"num_clients": 2, "num_rounds": rounds, "wire_dtype": "float16"},
-            "strategy": {"min_train_clients": 2, "min_available_clients": 2},
-            "eval": {"enabled": False},
-            "safety": {"enabled": True, "action": "drop"},
-            "output": {"dir": str(run_dir)},
-        }
-    )
+    """The foundation benchmark's experiment with the embedded filter on (a guarded site's work)."""
+    cfg = foundation.bench_config(rounds, steps, run_dir)
+    cfg.name = "bench-deployment"
+    cfg.safety.enabled = True
+    return cfg
 
 
 def round_times(run_dir: Path) -> list[float]:

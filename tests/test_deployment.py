@@ -68,6 +68,14 @@ def _site_data(tmp: Path, name: str) -> Path:
     return write_jsonl(tmp / f"{name}.jsonl", rows)
 
 
+def _sites(tmp: Path, names: tuple[str, ...]) -> list[Site]:
+    """Sites with their own data file and state dir."""
+    return [
+        Site(name, {"data-path": str(_site_data(tmp, name)), "state-dir": str(tmp / "state" / name)})
+        for name in names
+    ]
+
+
 def _alive(pid: int, started_before: float) -> bool:
     try:
         proc = psutil.Process(pid)
@@ -80,12 +88,7 @@ def _alive(pid: int, started_before: float) -> bool:
 def test_loopback_deployment_tls_auth_filter_and_a_failing_site(tiny_model_dir, tmp_path):
     cfg = _config(tmp_path, tiny_model_dir, num_sites=3)
     run_dir = tmp_path / "run"
-    sites = [
-        Site(
-            name, {"data-path": str(_site_data(tmp_path, name)), "state-dir": str(tmp_path / "state" / name)}
-        )
-        for name in ("site-a", "site-b")
-    ]
+    sites = _sites(tmp_path, ("site-a", "site-b"))
     sites.append(
         Site(
             "site-c",
@@ -148,10 +151,7 @@ def test_loopback_deployment_tls_auth_filter_and_a_failing_site(tiny_model_dir, 
 def test_warm_superexec_runs_the_clientapps_from_a_preloaded_process(tiny_model_dir, tmp_path):
     """`--isolation process` + fedrai's forking SuperExec: same protocol, model loaded once per site."""
     cfg = _config(tmp_path, tiny_model_dir, num_sites=2)
-    sites = [
-        Site(name, {"data-path": str(_site_data(tmp_path, name)), "state-dir": str(tmp_path / name)})
-        for name in ("site-a", "site-b")
-    ]
+    sites = _sites(tmp_path, ("site-a", "site-b"))
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     result = run_loopback(cfg, tmp_path / "run", sites=sites, warm=True, timeout_s=600)
     ended = time.time()
@@ -172,10 +172,7 @@ def test_warm_superexec_runs_the_clientapps_from_a_preloaded_process(tiny_model_
 @pytest.mark.slow
 def test_unregistered_site_is_refused_and_nothing_survives(tiny_model_dir, tmp_path):
     cfg = _config(tmp_path, tiny_model_dir, num_sites=2)
-    sites = [
-        Site(name, {"data-path": str(_site_data(tmp_path, name)), "state-dir": str(tmp_path / name)})
-        for name in ("site-a", "rogue")
-    ]
+    sites = _sites(tmp_path, ("site-a", "rogue"))
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     with pytest.raises(DeploymentError) as err:
         run_loopback(cfg, tmp_path / "run", sites=sites, unregistered=("rogue",), timeout_s=300)
