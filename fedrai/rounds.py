@@ -38,7 +38,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
     strategy = build_strategy(cfg.strategy, cfg.federation.num_clients)
     evaluator = _build_evaluator(cfg, tokenizer)
     server_cai = _build_server_cai(cfg, tokenizer, run)
-    gate = _build_gate(cfg) if evaluator is not None else None
+    gate = _build_gate(cfg)  # only with evaluation: the config refuses a gate without it
 
     first_round = 1
     if resume:

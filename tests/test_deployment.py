@@ -160,11 +160,11 @@ def test_warm_superexec_runs_the_clientapps_from_a_preloaded_process(tiny_model_
     assert all(r["safety.scored"] == 24 and r["train_loss"] > 0 for r in rows[1:])
     log = (tmp_path / "run" / "supernodes" / "site-a.log").read_bytes().decode(errors="replace")
     assert f"[fedrai] warm SuperExec ready (model: {tiny_model_dir})" in log
-    # transformers prints one "Loading weights" line per load: the preload, and the filter's encoder
-    # in the one message that screens the data. A cold SuperNode adds one per message (3 here).
-    assert (
-        sum("Loading weights" in line for line in log.split("\n")) == 2
-    )  # bytes: keep tqdm's \r inside its line
+    # transformers prints one "Loading weights" line per load (tqdm's \r stays inside it: the log is
+    # read as bytes): the preload, and the filter's encoder in the one message that screens the data.
+    # A cold SuperNode adds one per message (3 here).
+    loads = sum("Loading weights" in line for line in log.split("\n"))
+    assert loads == 2
     assert [pid for pid in result.pids if _alive(pid, ended)] == []
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
 

@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from fedrai.cli import SetOption, _fail, console, load_experiment
+
+# Shared by the commands that talk to a SuperLink.
+SuperLinkOption = Annotated[str, typer.Option(help="SuperLink address HOST:PORT.")]
+CaOption = Annotated[Path, typer.Option(help="The deployment's ca.crt.")]
 
 app = typer.Typer(
     no_args_is_help=True,
     help="Deploy across sites: TLS certificates and node keys, SuperNodes, run submission.",
 )
-console = Console()
-
-
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -54,8 +53,8 @@ def credentials(
 
 @app.command()
 def site(
-    superlink: Annotated[str, typer.Option(help="SuperLink address HOST:PORT.")],
-    ca: Annotated[Path, typer.Option(help="The deployment's ca.crt.")],
+    superlink: SuperLinkOption,
+    ca: CaOption,
     key: Annotated[Path, typer.Option(help="This site's private key (nodes/<site>, not .pub).")],
     data: Annotated[Path, typer.Option(help="This site's rows (JSONL/CSV/JSON/dir).")],
     state_dir: Annotated[Path, typer.Option(help="Where the audit and guarded rows stay (never sent).")],
@@ -82,7 +81,7 @@ def site(
     )
     from fedrai.runtime.simulation import flower_env, stop_process_tree, tail
 
-    cfg = ExperimentConfig.from_toml(experiment) if experiment is not None else ExperimentConfig()
+    cfg = load_experiment(experiment, None) if experiment is not None else ExperimentConfig()
     try:
         rows = check_site(cfg, superlink, ca, key, data)
     except (DeploymentError, ValueError) as err:
@@ -140,15 +139,12 @@ def warm_exec(
 @app.command()
 def submit(
     experiment: Annotated[Path, typer.Argument(help="Experiment TOML.")],
-    superlink: Annotated[str, typer.Option(help="SuperLink address HOST:PORT.")],
-    ca: Annotated[Path, typer.Option(help="The deployment's ca.crt.")],
+    superlink: SuperLinkOption,
+    ca: CaOption,
     out: Annotated[Path, typer.Option(help="Run dir ON THE SUPERLINK'S MACHINE (the ServerApp writes it).")],
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a config key (repeatable).")
-    ] = None,
+    set_: SetOption = None,
 ) -> None:
     """Submit an experiment to a running SuperLink and stream it to the end."""
-    from fedrai.cli import load_experiment
     from fedrai.progress import rounds_table
     from fedrai.run_dir import RunDir
     from fedrai.runtime.deployment import DeploymentError, check_superlink, submit_run
@@ -173,14 +169,11 @@ def submit(
 def local(
     experiment: Annotated[Path, typer.Argument(help="Experiment TOML.")],
     out: Annotated[Path, typer.Option(help="Run dir.")],
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a config key (repeatable).")
-    ] = None,
+    set_: SetOption = None,
     warm: Annotated[bool, typer.Option(help="Each site runs its ClientApps from a warm SuperExec.")] = False,
 ) -> None:
     """Rehearse a deployment here: SuperLink with TLS + node auth, one SuperNode per client, one run."""
     from fedrai.assets import AssetError, fetch_for
-    from fedrai.cli import load_experiment
     from fedrai.progress import rounds_table
     from fedrai.run_dir import RunDir
     from fedrai.runtime.deployment import DeploymentError, run_loopback

@@ -101,8 +101,7 @@ def preload(experiment: Path | None) -> dict[str, Any]:
     import peft  # noqa: F401
     import transformers  # noqa: F401
 
-    import fedrai.client_app  # noqa: F401
-    import fedrai.training  # noqa: F401
+    import fedrai.client_app  # noqa: F401  (and with it training, model, transport, guards)
 
     info: dict[str, Any] = {"preloaded_model": None}
     if experiment is not None:
