@@ -60,6 +60,7 @@ def run(
         if experiment is not None or set_:
             _fail("--resume takes the run dir's own config.toml; do not pass an experiment or --set")
         cfg = load_experiment(resume / "config.toml", [], out=resume)
+        _check_resumable(cfg, resume)
         run_dir = resume
     else:
         if experiment is None:
@@ -69,6 +70,18 @@ def run(
         if (run_dir / "metrics.jsonl").exists():
             _fail(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     _run(cfg, run_dir.resolve(), resume=resume is not None)
+
+
+def _check_resumable(cfg: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse a checkpoint that cannot be resumed (old pickle format, damaged) before the stack starts."""
+    from fedrai.checkpoint import CheckpointError
+    from fedrai.run_dir import RunDir
+
+    rd = RunDir(run_dir)
+    try:
+        rd.load_checkpoint().check_strategy(cfg.strategy.name, rd.checkpoint)
+    except CheckpointError as err:
+        _fail(str(err))
 
 
 @app.command()

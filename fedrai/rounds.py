@@ -3,7 +3,9 @@
 It calls a Flower strategy's own ``configure_train`` / ``aggregate_train`` as
 ``Strategy.start`` does, but owns the loop so that a run can resume at round N+1 with the
 strategy's state, server-side CAI can tune the aggregate, and every round leaves one metrics row
-and one checkpoint behind.
+and one checkpoint behind. The strategy's cross-round state follows the global adapter: it is
+re-based after server CAI and restored from before the round when the gate refuses it
+(``strategies.state``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
+from fedrai.checkpoint import Checkpoint
 from fedrai.config import ExperimentConfig
 from fedrai.evaluation.gate import BENIGN_KEY, LOSS_KEY, AcceptanceGate
 from fedrai.model import count_parameters, get_adapter_state, load_model, set_adapter_state
@@ -42,11 +45,13 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
 
     first_round = 1
     if resume:
-        last, adapter, strategy_state = run.load_checkpoint()
-        set_adapter_state(model, adapter)
-        strategy.load_state_bytes(strategy_state)
+        ckpt = run.load_checkpoint()
+        ckpt.check_strategy(cfg.strategy.name, run.checkpoint)
+        last = ckpt.round
+        set_adapter_state(model, ckpt.adapter)
+        strategy.restore_state(ckpt.strategy)
         if gate is not None:
-            state = run.checkpoint_extra().get("gate")
+            state = ckpt.extra.get("gate")
             if state is not None:
                 gate.load_state(state)
             else:  # a checkpoint from before the gate was on: the last round is the reference
@@ -75,6 +80,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         lr = round_learning_rate(cfg.train, server_round, cfg.federation.num_rounds)
         train_config = ConfigRecord({"server-round": server_round, "lr": lr, "strategy": cfg.strategy.name})
         messages = strategy.configure_train(server_round, arrays, train_config, grid)
+        before = strategy.capture_state()  # what the gate restores if it refuses this round
         replies = grid.send_and_receive(messages, timeout=cfg.federation.round_timeout_s)
         aggregated, _ = strategy.aggregate_train(server_round, replies)
         row = {"round": server_round, "lr": lr, **strategy.traffic.summary()}
@@ -94,6 +100,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
                 }
             )
             arrays = to_arrays(get_adapter_state(model), cfg.federation.wire_dtype)
+            strategy.rebase_state(arrays)  # e.g. FedAvgM measures the next step from the tuned adapter
 
         last = server_round == cfg.federation.num_rounds
         if evaluator is not None:
@@ -107,6 +114,8 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
                     scores = dict(gate.accepted_eval)
                     arrays = accepted
                     set_adapter_state(model, from_arrays(arrays))
+                    strategy.restore_state(before)  # no momentum, moments or c from a refused round
+                    strategy.note_rejected(server_round)
             accepted = arrays
             row.update(scores)
             if last:  # the full set once, beside the per-round subset that keeps curves comparable
@@ -114,7 +123,9 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         if cfg.output.save_every_round or last:
             model.save_pretrained(str(run.adapter(server_round)))
         extra = {"gate": gate.state()} if gate is not None else {}
-        run.save_checkpoint(server_round, from_arrays(arrays), strategy.state_bytes(), extra=extra)
+        run.save_checkpoint(
+            Checkpoint(server_round, from_arrays(arrays), cfg.strategy.name, strategy.capture_state(), extra)
+        )
         row["seconds"] = time.perf_counter() - t0
         run.append_metrics(row)
         print(format_round_line(row, cfg.federation.num_rounds), flush=True)

@@ -4,7 +4,8 @@
 RUN_DIR/config.toml          the resolved experiment config
 RUN_DIR/metrics.jsonl        one JSON object per round (round 0 = before training)
 RUN_DIR/adapters/round-N/    peft adapters, loadable with PeftModel.from_pretrained
-RUN_DIR/checkpoint/          last completed round: global adapter + strategy state (for --resume)
+RUN_DIR/checkpoint/          last completed round: global adapter + strategy state (for --resume),
+                             safetensors + JSON, never a pickle (see checkpoint.py)
 RUN_DIR/summary.json         totals and final figures
 RUN_DIR/clients/client-K/    each simulated client's local state (audit); never sent anywhere
 ```
@@ -17,7 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import torch
+from fedrai import checkpoint as ckpt_format
+from fedrai.checkpoint import Checkpoint
 
 
 class RunDir:
@@ -41,7 +43,12 @@ class RunDir:
 
     @property
     def checkpoint(self) -> Path:
-        return self.path / "checkpoint" / "state.pt"
+        """The checkpoint's folder."""
+        return self.path / "checkpoint"
+
+    def has_checkpoint(self) -> bool:
+        """A checkpoint is there (one from an older fedrai too: loading it says why it cannot resume)."""
+        return ckpt_format.exists(self.checkpoint)
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -60,34 +67,12 @@ class RunDir:
         rows = [r for r in self.read_metrics() if r["round"] <= last_round]
         self.metrics.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
-    def save_checkpoint(
-        self,
-        server_round: int,
-        adapter: dict[str, torch.Tensor],
-        strategy_state: bytes,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        """``extra``: other server state a resume needs (e.g. the acceptance gate's bests)."""
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix(".tmp")
-        blob = {
-            "round": server_round,
-            "adapter": dict(adapter),
-            "strategy": strategy_state,
-            "extra": extra or {},
-        }
-        torch.save(blob, tmp)
-        tmp.replace(self.checkpoint)  # atomic: a crash never leaves half a checkpoint
+    def save_checkpoint(self, ckpt: Checkpoint) -> None:
+        ckpt_format.save(self.checkpoint, ckpt)
 
-    def load_checkpoint(self) -> tuple[int, dict[str, torch.Tensor], bytes]:
-        if not self.checkpoint.is_file():
-            raise FileNotFoundError(f"{self.checkpoint}: no checkpoint to resume from")
-        blob = torch.load(self.checkpoint, weights_only=False)
-        return int(blob["round"]), blob["adapter"], blob["strategy"]
-
-    def checkpoint_extra(self) -> dict[str, Any]:
-        blob = torch.load(self.checkpoint, weights_only=False)
-        return dict(blob.get("extra", {}))
+    def load_checkpoint(self) -> Checkpoint:
+        """The last completed round; ``CheckpointError`` (a clear one-line reason) if unusable."""
+        return ckpt_format.load(self.checkpoint)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         self.summary.write_text(json.dumps(_jsonable(summary), indent=2), encoding="utf-8")

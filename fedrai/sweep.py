@@ -42,6 +42,7 @@ from typing import Annotated, Any
 
 import typer
 
+from fedrai.checkpoint import exists as checkpoint_exists
 from fedrai.config import ConfigError, ExperimentConfig, apply_override, read_toml
 
 STATUS_FILE = "sweep_status.json"
@@ -84,8 +85,8 @@ class Cell:
         """``done`` (summary present), ``resume`` (checkpoint, no summary) or ``new``."""
         if (self.run_dir / "summary.json").is_file():
             return "done"
-        if not self.base_model and (self.run_dir / "checkpoint" / "state.pt").is_file():
-            return "resume"
+        if not self.base_model and checkpoint_exists(self.run_dir / "checkpoint"):
+            return "resume"  # an old pickle checkpoint too: resuming it fails with a clear message
         return "new"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from peft import PeftModel
@@ -76,8 +77,9 @@ def test_rounds_write_metrics_adapters_and_summary(tiny_model_dir, pairs_jsonl, 
     # the saved adapter reloads with peft and gives the server's model
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
     reloaded = PeftModel.from_pretrained(base, str(rd.adapter(2)))
-    ckpt_round, adapter, _ = rd.load_checkpoint()
-    assert ckpt_round == 2
+    ckpt = rd.load_checkpoint()
+    adapter = ckpt.adapter
+    assert ckpt.round == 2
     from fedrai.model import get_adapter_state
 
     got = get_adapter_state(reloaded)
@@ -92,7 +94,7 @@ def test_a_failing_client_is_counted_not_fatal(tiny_model_dir, pairs_jsonl, tmp_
     assert [r["clients"] for r in rows[1:]] == [2, 2]
 
 
-@pytest.mark.parametrize("strategy", ["fedavg", "fedadam"])
+@pytest.mark.parametrize("strategy", ["fedavg", "fedadam", "fedavgm"])
 def test_resume_ends_with_the_same_adapter(tiny_model_dir, pairs_jsonl, tmp_path, strategy):
     over = [f"strategy.name={strategy}", "federation.num_rounds=3", "strategy.server_learning_rate=0.05"]
     full = make_config(tiny_model_dir, pairs_jsonl, tmp_path / "full", *over)
@@ -100,11 +102,18 @@ def test_resume_ends_with_the_same_adapter(tiny_model_dir, pairs_jsonl, tmp_path
     part = make_config(tiny_model_dir, pairs_jsonl, tmp_path / "part", *over)
     with pytest.raises(SimulatedCrash):
         run(part, crash_at_round=3)
-    assert RunDir(tmp_path / "part").load_checkpoint()[0] == 2
+    assert RunDir(tmp_path / "part").load_checkpoint().round == 2
     run(part, resume=True)
-    _, a, _ = RunDir(tmp_path / "full").load_checkpoint()
-    _, b, _ = RunDir(tmp_path / "part").load_checkpoint()
+    full_ckpt = RunDir(tmp_path / "full").load_checkpoint()
+    part_ckpt = RunDir(tmp_path / "part").load_checkpoint()
+    a, b = full_ckpt.adapter, part_ckpt.adapter
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    # the strategy's own state (momentum, moments) went through the checkpoint and on alike
+    sa, sb = full_ckpt.strategy.tensors, part_ckpt.strategy.tensors
+    assert set(sa) == set(sb) == {"fedavg": set(), "fedadam": {"current_arrays", "m_t", "v_t"},
+                                  "fedavgm": {"current_arrays", "momentum_vector"}}[strategy]
+    for group in sa:
+        assert all(np.allclose(sa[group][k], sb[group][k], atol=1e-6) for k in sa[group])
     assert [r["round"] for r in RunDir(tmp_path / "part").read_metrics()] == [0, 1, 2, 3]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections import OrderedDict
 
 import numpy as np
@@ -187,8 +186,7 @@ def test_scaffold_rounds_store_controls_and_double_the_traffic(tiny_model_dir, p
         store = ClientControlStore(tmp_path / "scaffold" / "clients" / f"client-{i}")
         assert store.rounds() == [1, 2]
         controls.append(load_file(str(store.path(2))))
-    _, _, blob = runs["scaffold"].load_checkpoint()
-    c = pickle.loads(blob)["server_control"]
+    c = runs["scaffold"].load_checkpoint().strategy.tensors["server_control"]
     assert set(c) == set(controls[0])
     for k, v in c.items():
         mean = sum(ci[k] for ci in controls) / 3
@@ -224,10 +222,10 @@ def test_scaffold_resume_ends_with_the_same_adapter(tiny_model_dir, pairs_jsonl,
         grid = CrashAfterClients(client_app, 3, run_config, crash_after=3)
         with pytest.raises(SimulatedCrash):
             run_rounds(grid, part, RunDir(part.output.dir).path)
-    assert RunDir(tmp_path / "part").load_checkpoint()[0] == 2
+    assert RunDir(tmp_path / "part").load_checkpoint().round == 2
     run(part, resume=True)
-    _, a, state_a = RunDir(tmp_path / "full").load_checkpoint()
-    _, b, state_b = RunDir(tmp_path / "part").load_checkpoint()
+    full_ckpt, part_ckpt = RunDir(tmp_path / "full").load_checkpoint(), RunDir(tmp_path / "part").load_checkpoint()
+    a, b = full_ckpt.adapter, part_ckpt.adapter
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
-    ca, cb = pickle.loads(state_a)["server_control"], pickle.loads(state_b)["server_control"]
+    ca, cb = full_ckpt.strategy.tensors["server_control"], part_ckpt.strategy.tensors["server_control"]
     assert all(np.allclose(ca[k], cb[k], atol=1e-5) for k in ca)

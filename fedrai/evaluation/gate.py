@@ -87,7 +87,14 @@ class AcceptanceGate:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.best_benign_refusal = float(state["best_benign_refusal"])
-        self.best_heldout_loss = float(state["best_heldout_loss"])
-        self.accepted_eval = dict(state["accepted_eval"])
-        self.rejected_rounds = int(state["rejected_rounds"])
+        """Restore ``state()``; a malformed one (a damaged checkpoint) is a ``ValueError`` saying what."""
+        try:
+            accepted = state["accepted_eval"]
+            if not isinstance(accepted, dict):
+                raise TypeError("accepted_eval is not an object")
+            self.best_benign_refusal = float(state["best_benign_refusal"])
+            self.best_heldout_loss = float(state["best_heldout_loss"])
+            self.accepted_eval = {str(k): float(v) for k, v in accepted.items()}
+            self.rejected_rounds = int(state["rejected_rounds"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"acceptance gate state in the checkpoint is malformed ({type(e).__name__}: {e})") from e

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp import strategy as flwr_strategy
 
 from fedrai.config import StrategyConfig
+from fedrai.strategies.state import state_mixin
 
 
 def _no_extra(c: StrategyConfig) -> dict[str, Any]:
@@ -49,9 +49,6 @@ def _scaffold() -> type:
 _BUILDERS["scaffold"] = (_scaffold, lambda c: {"server_learning_rate": c.server_learning_rate})
 
 STRATEGY_NAMES: tuple[str, ...] = tuple(_BUILDERS)
-
-# Attributes in which Flower's strategies (and ours) keep state across rounds.
-_STATE_ATTRS = ("current_arrays", "m_t", "v_t", "momentum_vector", "server_control")
 
 COUNT_PREFIXES = ("safety.", "cai.", "data.")
 
@@ -94,7 +91,8 @@ class RoundRecorder:
     """Mixin over a Flower strategy: records each round's traffic and failures.
 
     Missing replies (a timed-out client) count as failures like error replies do; a failed
-    client never aborts the round, as long as one reply is usable.
+    client never aborts the round, as long as one reply is usable. Before each round the
+    strategy's state is re-based onto the adapter sent (see ``strategies.state``).
     """
 
     traffic: RoundTraffic
@@ -102,6 +100,7 @@ class RoundRecorder:
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
+        self.rebase_state(arrays)  # type: ignore[attr-defined]
         messages = list(super().configure_train(server_round, arrays, config, grid))  # type: ignore[misc]
         self.traffic = RoundTraffic(
             sampled=len(messages),
@@ -126,26 +125,24 @@ class RoundRecorder:
         t.failures = t.sampled - (len(replies) - len(t.errors))
         return super().aggregate_train(server_round, replies)  # type: ignore[misc]
 
-    def state_bytes(self) -> bytes:
-        """The strategy's own cross-round state (e.g. FedAdam's moments), for resume."""
-        return pickle.dumps({a: getattr(self, a) for a in _STATE_ATTRS if hasattr(self, a)})
-
-    def load_state_bytes(self, blob: bytes) -> None:
-        for attr, value in pickle.loads(blob).items():
-            setattr(self, attr, value)
-
 
 def _arrays_bytes(message: Message) -> int:
     return sum(r.count_bytes() for r in message.content.array_records.values())
 
 
 def build_strategy(cfg: StrategyConfig, num_clients: int) -> Any:
-    """A Flower strategy by name; no client-side evaluation (the server evaluates)."""
+    """A Flower strategy by name; no client-side evaluation (the server evaluates).
+
+    It records its traffic (``RoundRecorder``) and has explicit cross-round state
+    (``capture_state`` / ``restore_state`` / ``rebase_state`` / ``note_rejected``): from its
+    family's mixin in ``strategies.state``, or its own (SCAFFOLD).
+    """
     if cfg.name not in _BUILDERS:
         raise ValueError(f"unknown strategy {cfg.name!r}; valid: {', '.join(STRATEGY_NAMES)}")
     get_cls, extra = _BUILDERS[cfg.name]
     base = get_cls()
-    cls = type(f"Recorded{base.__name__}", (RoundRecorder, base), {})
+    state = () if hasattr(base, "capture_state") else (state_mixin(cfg.name),)
+    cls = type(f"Recorded{base.__name__}", (RoundRecorder, *state, base), {})
     min_train = min(cfg.min_train_clients, num_clients)
     return cls(
         fraction_train=cfg.fraction_train,

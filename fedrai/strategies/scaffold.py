@@ -38,12 +38,14 @@ from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords, valid
 from flwr.supercore import log as flwr_log
 from safetensors.torch import load_file, save_file
 
+from fedrai.strategies.state import StateError, StrategyState
 from fedrai.transport import from_arrays
 
 log = logging.getLogger(__name__)
 
 CONTROL_KEY = "scaffold.c"
 CONTROL_DELTA_KEY = "scaffold.dc"
+REJECTED_KEY = "scaffold.rejected"  # config: rounds the server's gate refused (clients drop their c_i)
 
 Tensors = dict[str, torch.Tensor]
 
@@ -90,11 +92,17 @@ class Scaffold(FedAvg):
 
     Notes
     -----
-    ``server_control`` (name -> float32 array, zero until the first round sees the adapter's
-    shapes) is the strategy's cross-round state; checkpoint it for resume. ``N`` in the control
-    update is the number of connected nodes seen by ``configure_train``. A client whose reply is
-    lost after it stored its new ``c_i`` leaves ``c`` and the clients' ``c_i`` slightly out of
-    step, as in the paper's setting with dropped clients.
+    The cross-round state (``capture_state`` / ``restore_state``) is ``server_control`` (name ->
+    float32 array, zero until the first round sees the adapter's shapes), ``total_nodes`` and the
+    rounds the acceptance gate refused. A refused round is undone on both sides, so that
+    ``c = mean(c_i)`` still holds: the server restores ``c`` from before the round, and every
+    later training message lists the refused rounds (``scaffold.rejected``), so a client that
+    trained in one starts from the ``c_i`` it had before it (``ClientControlStore`` keeps it) and
+    deletes the refused version. Control variates are gradient estimates, not positions, so a
+    change of the adapter by server-side CAI needs no re-base. ``N`` in the control update is the
+    number of connected nodes seen by ``configure_train``. A client whose reply is lost after it
+    stored its new ``c_i`` leaves ``c`` and the clients' ``c_i`` slightly out of step, as in the
+    paper's setting with dropped clients.
     """
 
     # pylint: disable=too-many-arguments,too-many-positional-arguments
@@ -133,6 +141,7 @@ class Scaffold(FedAvg):
         self.control_delta_key = control_delta_key
         self.server_control: dict[str, np.ndarray] = {}
         self.total_nodes = 0
+        self.rejected_rounds: list[int] = []
         self._global: dict[str, np.ndarray] = {}  # x of the round in flight (set by configure_train)
 
     def summary(self) -> None:
@@ -147,6 +156,7 @@ class Scaffold(FedAvg):
     ) -> Iterable[Message]:
         """Send the global adapter and the server control variate to the sampled nodes."""
         config["strategy"] = "scaffold"  # the ClientApp's cue to run the corrected local step
+        config[REJECTED_KEY] = list(self.rejected_rounds)
         messages = list(super().configure_train(server_round, arrays, config, grid))
         if not messages:
             return messages
@@ -204,6 +214,36 @@ class Scaffold(FedAvg):
         metrics = self.train_metrics_aggr_fn(contents, self.weighted_by_key)
         return ArrayRecord(new_x), metrics
 
+    def capture_state(self) -> StrategyState:
+        """``c``, ``N`` and the refused rounds (a deep copy: ``c`` is updated in place)."""
+        tensors = {"server_control": dict(self.server_control)} if self.server_control else {}
+        return StrategyState(
+            tensors, {"total_nodes": self.total_nodes, "rejected_rounds": list(self.rejected_rounds)}
+        ).copy()
+
+    def restore_state(self, state: StrategyState) -> None:
+        unknown = set(state.tensors) - {"server_control"}
+        if unknown:
+            raise StateError(f"SCAFFOLD state holds unknown array groups {sorted(unknown)}")
+        total = state.scalars.get("total_nodes", 0)
+        rejected = state.scalars.get("rejected_rounds", [])
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise StateError(f"SCAFFOLD state: total_nodes must be a count, got {total!r}")
+        if not isinstance(rejected, list) or not all(type(r) is int and r > 0 for r in rejected):
+            raise StateError(f"SCAFFOLD state: rejected_rounds must be a list of rounds, got {rejected!r}")
+        control = state.tensors.get("server_control", {})
+        self.server_control = {k: np.array(v, dtype=np.float32, copy=True) for k, v in control.items()}
+        self.total_nodes = total
+        self.rejected_rounds = list(rejected)
+
+    def rebase_state(self, arrays: ArrayRecord) -> None:
+        """Control variates estimate gradients, not positions: a moved adapter keeps them."""
+
+    def note_rejected(self, server_round: int) -> None:
+        """Tell the clients, from the next round on, to forget their ``c_i`` of ``server_round``."""
+        if server_round not in self.rejected_rounds:
+            self.rejected_rounds.append(server_round)
+
     def _ensure_control(self) -> None:
         if not self.server_control:
             self.server_control = {k: np.zeros(x.shape, dtype=np.float32) for k, x in self._global.items()}
@@ -248,7 +288,8 @@ class ClientControlStore:
     Kept in the client's persistent state dir, so it survives rounds, a resumed run and a fresh
     process per message. Keeping the last two versions makes a round idempotent: if the server
     dies after clients trained round r and resends round r on resume, each client starts again
-    from the ``c_i`` it had before round r instead of applying round r twice.
+    from the ``c_i`` it had before round r instead of applying round r twice. The same versions
+    undo a round the server's gate refused: ``skip`` ignores it on load, and ``save`` deletes it.
     """
 
     _NAME = re.compile(r"control-r(\d+)\.safetensors")
@@ -267,9 +308,10 @@ class ClientControlStore:
     def path(self, server_round: int) -> Path:
         return self.dir / f"control-r{server_round:06d}.safetensors"
 
-    def load_before(self, server_round: int, like: Tensors) -> Tensors:
-        """The newest ``c_i`` stored by a round before ``server_round``; zeros if none."""
-        earlier = [r for r in self.rounds() if r < server_round]
+    def load_before(self, server_round: int, like: Tensors, skip: Iterable[int] = ()) -> Tensors:
+        """The newest ``c_i`` stored by a round before ``server_round`` and not in ``skip``; zeros if none."""
+        skipped = set(skip)
+        earlier = [r for r in self.rounds() if r < server_round and r not in skipped]
         if not earlier:
             return {k: torch.zeros_like(v, dtype=torch.float32) for k, v in like.items()}
         stored = load_file(str(self.path(earlier[-1])))
@@ -277,13 +319,15 @@ class ClientControlStore:
             raise ValueError(f"{self.path(earlier[-1])} does not hold this adapter's keys")
         return {k: stored[k] for k in like}
 
-    def save(self, server_round: int, control: Tensors) -> Path:
-        """Write atomically, then drop versions beyond the newest ``keep``."""
+    def save(self, server_round: int, control: Tensors, drop: Iterable[int] = ()) -> Path:
+        """Write atomically, delete the versions of ``drop`` (refused rounds), keep the newest ``keep``."""
         self.dir.mkdir(parents=True, exist_ok=True)
         target = self.path(server_round)
         tmp = target.with_suffix(".tmp")
         save_file({k: v.detach().float().contiguous().cpu() for k, v in control.items()}, str(tmp))
         os.replace(tmp, target)
+        for old in set(drop) & set(self.rounds()) - {server_round}:
+            self.path(old).unlink(missing_ok=True)
         for old in self.rounds()[: -self.keep]:
             self.path(old).unlink(missing_ok=True)
         return target
@@ -300,13 +344,19 @@ class ScaffoldClient:
     """
 
     def __init__(
-        self, store: ClientControlStore, server_round: int, global_state: Tensors, server_control: Tensors
+        self,
+        store: ClientControlStore,
+        server_round: int,
+        global_state: Tensors,
+        server_control: Tensors,
+        rejected_rounds: Iterable[int] = (),
     ):
         self.store = store
         self.server_round = server_round
         self.global_state = global_state
         self.server_control = server_control
-        self.client_control = store.load_before(server_round, like=server_control)
+        self.rejected_rounds = tuple(rejected_rounds)
+        self.client_control = store.load_before(server_round, like=server_control, skip=self.rejected_rounds)
         self.correction = gradient_correction(server_control, self.client_control)
 
     @classmethod
@@ -318,9 +368,10 @@ class ScaffoldClient:
         *,
         optimizer: str = "sgd",
         arrayrecord_key: str = "arrays",
+        configrecord_key: str = "config",
         control_key: str = CONTROL_KEY,
     ) -> ScaffoldClient:
-        """Read ``x`` and ``c`` from the server's message and ``c_i`` from local state."""
+        """Read ``x``, ``c`` and the refused rounds from the server's message, ``c_i`` from local state."""
         if control_key not in content.array_records:
             raise ValueError(f"SCAFFOLD round without the server control variate {control_key!r}")
         if optimizer != "sgd" and optimizer not in _warned_optimizers:
@@ -330,11 +381,14 @@ class ScaffoldClient:
                 "step, not the gradient (OpenFedLLM's variant); train.optimizer='sgd' follows the paper exactly",
                 optimizer,
             )
+        config = content.config_records.get(configrecord_key)
+        rejected = config.get(REJECTED_KEY, []) if config is not None else []
         return cls(
             ClientControlStore(state_dir),
             server_round,
             global_state=dict(from_arrays(content[arrayrecord_key])),
             server_control=dict(from_arrays(content[control_key])),
+            rejected_rounds=[int(r) for r in rejected],
         )
 
     def finish(self, local_state: Mapping[str, torch.Tensor], *, steps: int, lr: float) -> Tensors:
@@ -342,5 +396,5 @@ class ScaffoldClient:
         new = control_update(
             self.client_control, self.server_control, self.global_state, dict(local_state), steps=steps, lr=lr
         )
-        self.store.save(self.server_round, new)
+        self.store.save(self.server_round, new, drop=self.rejected_rounds)
         return {k: new[k] - self.client_control[k] for k in new}
