@@ -91,6 +91,7 @@ def save(directory: Path, ckpt: Checkpoint) -> None:
     """Write the tensors file, then ``state.json`` naming it (atomic), then drop older tensors."""
     import torch
     from safetensors.torch import save as save_safetensors
+
     directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {
         f"adapter/{k}": v.detach().cpu().contiguous() for k, v in ckpt.adapter.items()
@@ -137,13 +138,15 @@ def load(directory: Path) -> Checkpoint:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: not a fedrai checkpoint (not JSON: {e})") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a fedrai checkpoint (no \"format\": \"{FORMAT}\")")
+        raise CheckpointError(f'{path}: not a fedrai checkpoint (no "format": "{FORMAT}")')
     schema = manifest.get("schema_version")
     if not isinstance(schema, int) or schema < 1:
         raise CheckpointError(f"{path}: schema_version must be a positive integer, got {schema!r}")
     if schema > CHECKPOINT_SCHEMA:
         writer = str(manifest.get("fedrai_version", "unknown"))
-        raise CheckpointError(f"{path}: {newer_schema_message('the checkpoint', schema, CHECKPOINT_SCHEMA, writer)}")
+        raise CheckpointError(
+            f"{path}: {newer_schema_message('the checkpoint', schema, CHECKPOINT_SCHEMA, writer)}"
+        )
     try:
         return _parse(directory, manifest)
     except (KeyError, TypeError, ValueError) as e:
@@ -162,13 +165,17 @@ def _parse(directory: Path, manifest: dict[str, Any]) -> Checkpoint:
         raise CheckpointError(f"{path}: round must be a non-negative integer, got {server_round!r}")
     name = manifest["tensors_file"]
     if not isinstance(name, str) or not _TENSORS.fullmatch(name):
-        raise CheckpointError(f"{path}: tensors_file must be a tensors-rNNNNNN.safetensors name, got {name!r}")
+        raise CheckpointError(
+            f"{path}: tensors_file must be a tensors-rNNNNNN.safetensors name, got {name!r}"
+        )
     tensors_path = directory / name
     if not tensors_path.is_file():
         raise CheckpointError(f"{tensors_path}: missing (named by {path})")
     blob = tensors_path.read_bytes()
     if hashlib.sha256(blob).hexdigest() != manifest["tensors_sha256"]:
-        raise CheckpointError(f"{tensors_path}: its SHA-256 differs from the one in {path} (damaged or replaced)")
+        raise CheckpointError(
+            f"{tensors_path}: its SHA-256 differs from the one in {path} (damaged or replaced)"
+        )
     try:
         tensors = load_safetensors(blob)
     except (SafetensorError, ValueError, RuntimeError) as e:

@@ -110,8 +110,15 @@ def test_resume_ends_with_the_same_adapter(tiny_model_dir, pairs_jsonl, tmp_path
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     # the strategy's own state (momentum, moments) went through the checkpoint and on alike
     sa, sb = full_ckpt.strategy.tensors, part_ckpt.strategy.tensors
-    assert set(sa) == set(sb) == {"fedavg": set(), "fedadam": {"current_arrays", "m_t", "v_t"},
-                                  "fedavgm": {"current_arrays", "momentum_vector"}}[strategy]
+    assert (
+        set(sa)
+        == set(sb)
+        == {
+            "fedavg": set(),
+            "fedadam": {"current_arrays", "m_t", "v_t"},
+            "fedavgm": {"current_arrays", "momentum_vector"},
+        }[strategy]
+    )
     for group in sa:
         assert all(np.allclose(sa[group][k], sb[group][k], atol=1e-6) for k in sa[group])
     assert [r["round"] for r in RunDir(tmp_path / "part").read_metrics()] == [0, 1, 2, 3]

@@ -224,7 +224,10 @@ def test_scaffold_resume_ends_with_the_same_adapter(tiny_model_dir, pairs_jsonl,
             run_rounds(grid, part, RunDir(part.output.dir).path)
     assert RunDir(tmp_path / "part").load_checkpoint().round == 2
     run(part, resume=True)
-    full_ckpt, part_ckpt = RunDir(tmp_path / "full").load_checkpoint(), RunDir(tmp_path / "part").load_checkpoint()
+    full_ckpt, part_ckpt = (
+        RunDir(tmp_path / "full").load_checkpoint(),
+        RunDir(tmp_path / "part").load_checkpoint(),
+    )
     a, b = full_ckpt.adapter, part_ckpt.adapter
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     ca, cb = full_ckpt.strategy.tensors["server_control"], part_ckpt.strategy.tensors["server_control"]

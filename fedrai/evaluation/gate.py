@@ -97,4 +97,6 @@ class AcceptanceGate:
             self.accepted_eval = {str(k): float(v) for k, v in accepted.items()}
             self.rejected_rounds = int(state["rejected_rounds"])
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"acceptance gate state in the checkpoint is malformed ({type(e).__name__}: {e})") from e
+            raise ValueError(
+                f"acceptance gate state in the checkpoint is malformed ({type(e).__name__}: {e})"
+            ) from e

@@ -88,9 +88,13 @@ class FedAvgMState(Stateless):
         if momentum is not None and (current is None or list(momentum) != list(current)):
             raise StateError("FedAvgM state: the momentum buffer's keys differ from current_arrays'")
         self.current_arrays = (
-            None if current is None else ArrayRecord({k: Array(np.array(v, copy=True)) for k, v in current.items()})
+            None
+            if current is None
+            else ArrayRecord({k: Array(np.array(v, copy=True)) for k, v in current.items()})
         )
-        self.momentum_vector = None if momentum is None else [np.array(v, copy=True) for v in momentum.values()]
+        self.momentum_vector = (
+            None if momentum is None else [np.array(v, copy=True) for v in momentum.values()]
+        )
 
     def rebase_state(self, arrays: ArrayRecord) -> None:
         self.current_arrays = ArrayRecord({k: Array(v) for k, v in _record_arrays(arrays).items()})
