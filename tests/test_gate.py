@@ -130,3 +130,46 @@ def test_a_resumed_run_gates_like_an_uninterrupted_one(tiny_model_dir, pairs_jso
     expected = [r["gate.rejected"] for r in RunDir(tmp_path / "full").read_metrics()[1:]]
     assert expected == [0.0, 0.0, 1.0]
     assert [r["gate.rejected"] for r in RunDir(tmp_path / "part").read_metrics()[1:]] == expected
+
+
+def test_a_refused_round_is_undone_in_the_strategy_state_too(
+    tiny_model_dir, pairs_jsonl, tmp_path, monkeypatch
+):
+    """The round driver restores FedAvgM's and SCAFFOLD's state when the gate refuses a round."""
+    import numpy as np
+
+    from fedrai.strategies.scaffold import ClientControlStore
+
+    script = {
+        0: {"benign.refusal_rate": 0.0, "heldout.loss": 2.0},
+        1: {"benign.refusal_rate": 0.9, "heldout.loss": 2.0},  # refused
+        2: {"benign.refusal_rate": 0.0, "heldout.loss": 2.0},
+    }
+    monkeypatch.setattr("fedrai.rounds._build_evaluator", lambda cfg, tok: ScriptedEvaluator(script))
+    over = ["eval.enabled=true", "gate.enabled=true", "federation.num_rounds=1"]
+    for name in ("fedavgm", "scaffold"):
+        cfg = make_config(tiny_model_dir, pairs_jsonl, tmp_path / name, f"strategy.name={name}", *over)
+        run(cfg)
+        ckpt = RunDir(tmp_path / name).load_checkpoint()
+        if name == "fedavgm":  # no momentum from the refused round; the next step starts at round 0's adapter
+            assert set(ckpt.strategy.tensors) == {"current_arrays"}
+            start = ckpt.strategy.tensors["current_arrays"]
+            assert all(np.array_equal(start[k], ckpt.adapter[k].numpy()) for k in ckpt.adapter)
+        else:
+            assert ckpt.strategy.scalars["rejected_rounds"] == [1]
+            assert all(not c.any() for c in ckpt.strategy.tensors["server_control"].values())
+
+    # SCAFFOLD, one more (accepted) round: clients forget their refused c_i, and c = mean(c_i) holds
+    cfg = make_config(tiny_model_dir, pairs_jsonl, tmp_path / "scaffold2", "strategy.name=scaffold", *over)
+    cfg.federation.num_rounds = 2
+    run(cfg)
+    c = RunDir(tmp_path / "scaffold2").load_checkpoint().strategy.tensors["server_control"]
+    controls = []
+    for i in range(3):
+        store = ClientControlStore(tmp_path / "scaffold2" / "clients" / f"client-{i}")
+        assert store.rounds() == [2]
+        controls.append(store.load_before(3, {k: torch.zeros(1) for k in c}))
+    for k, v in c.items():
+        mean = sum(ci[k] for ci in controls) / 3
+        assert mean.abs().max() > 0
+        np.testing.assert_allclose(v, mean.numpy(), rtol=1e-4, atol=1e-6)
