@@ -18,6 +18,8 @@ import tomli_w
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fedrai.versions import RUN_FILES_SCHEMA, fedrai_version, newer_schema_message
+
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 
 
@@ -404,6 +406,10 @@ class ExperimentConfig(_Section):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "config") -> ExperimentConfig:
+        """Validate a config; a ``[fedrai]`` table (who wrote it: ``to_toml``) is checked, not kept."""
+        if "fedrai" in data:
+            data = dict(data)
+            _check_writer(data.pop("fedrai"), origin)
         try:
             return cls.model_validate(data)
         except ValidationError as err:
@@ -451,10 +457,22 @@ class ExperimentConfig(_Section):
         return cls.from_dict(data, origin=origin)
 
     def to_toml(self) -> str:
-        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+        """The resolved config, with a ``[fedrai]`` table naming the version and schema that wrote it."""
+        writer = {"version": fedrai_version(), "schema_version": RUN_FILES_SCHEMA}
+        return tomli_w.dumps({"fedrai": writer, **self.model_dump(mode="json", exclude_none=True)})
 
     def run_dir(self) -> Path:
         return Path(self.output.dir.format(name=self.name))
+
+
+def _check_writer(table: Any, origin: str) -> None:
+    """A config written by a newer fedrai may mean something this one cannot read: say so."""
+    schema = table.get("schema_version") if isinstance(table, dict) else None
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        raise ConfigError(f"{origin}: fedrai.schema_version must be a positive integer, got {schema!r}")
+    if schema > RUN_FILES_SCHEMA:
+        writer = str(table.get("version", "unknown"))
+        raise ConfigError(f"{origin}: {newer_schema_message('the config', schema, RUN_FILES_SCHEMA, writer)}")
 
 
 def read_toml(path: str | Path, what: str = "experiment file") -> dict[str, Any]:

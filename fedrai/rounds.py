@@ -28,6 +28,7 @@ from fedrai.run_dir import RunDir
 from fedrai.strategies import build_strategy
 from fedrai.training import round_learning_rate
 from fedrai.transport import from_arrays, to_arrays
+from fedrai.versions import RUN_FILES_SCHEMA, fedrai_version
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,8 @@ def _summary(
     bytes_down = sum(r.get("bytes_down", 0) for r in trained)
     wire_bytes_per_param = 2 if cfg.federation.wire_dtype == "float16" else 4
     return {
+        "fedrai_version": fedrai_version(),
+        "schema_version": RUN_FILES_SCHEMA,
         "name": cfg.name,
         "setting": cfg.setting,
         "strategy": cfg.strategy.name,

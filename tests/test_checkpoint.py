@@ -155,3 +155,19 @@ def test_a_checkpoint_from_a_newer_fedrai_or_another_strategy_is_refused(tmp_pat
     path.write_text(json.dumps({**manifest, "tensors_file": "../../etc/passwd"}))
     with pytest.raises(CheckpointError, match="tensors_file"):
         rd.load_checkpoint()
+
+
+def test_config_and_summary_carry_versions_and_a_newer_schema_is_refused(tmp_path):
+    from fedrai.config import ConfigError, ExperimentConfig
+    from fedrai.report.runs import ReportError, load_run
+
+    text = ExperimentConfig().to_toml()
+    assert "[fedrai]" in text and "schema_version = 1" in text
+    assert ExperimentConfig.from_toml_text(text) == ExperimentConfig()
+    newer = text.replace("schema_version = 1", "schema_version = 7")
+    with pytest.raises(ConfigError, match="schema version 7.*upgrade fedrai"):
+        ExperimentConfig.from_toml_text(newer)
+    (tmp_path / "config.toml").write_text(text)
+    (tmp_path / "summary.json").write_text(json.dumps({"schema_version": 7, "fedrai_version": "3.0"}))
+    with pytest.raises(ReportError, match="summary.json.*schema version 7.*fedrai 3.0"):
+        load_run(tmp_path)

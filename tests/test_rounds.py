@@ -73,6 +73,7 @@ def test_rounds_write_metrics_adapters_and_summary(tiny_model_dir, pairs_jsonl, 
         assert r["bytes_up"] > 0 and r["bytes_down"] == r["bytes_up"]  # fp32 both ways, same tensors
     summary = json.loads(rd.summary.read_text())
     assert summary["rounds"] == 2 and 0 < summary["adapter_share_of_model"] < 1
+    assert summary["schema_version"] == 1 and summary["fedrai_version"]
     assert (tmp_path / "run" / "config.toml").is_file()
     # the saved adapter reloads with peft and gives the server's model
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))

@@ -15,6 +15,8 @@ from typing import Any
 
 import tomllib
 
+from fedrai.versions import RUN_FILES_SCHEMA, newer_schema_message
+
 STRATEGY_LABELS = {
     "fedavg": "FedAvg",
     "fedprox": "FedProx",
@@ -164,7 +166,17 @@ def load_run(path: str | Path) -> Run:
             run.summary = json.loads(summary_file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise ReportError(f"{summary_file}: not valid JSON: {err}") from None
+    _check_schema(summary_file, run.summary if isinstance(run.summary, dict) else {})
+    _check_schema(cfg_file, run.config.get("fedrai", {}))
     return run
+
+
+def _check_schema(file: Path, writer: Any) -> None:
+    """A file from a newer fedrai may mean something else: say so rather than misreport it."""
+    schema = writer.get("schema_version") if isinstance(writer, dict) else None
+    if isinstance(schema, int) and schema > RUN_FILES_SCHEMA:
+        version = str(writer.get("fedrai_version", writer.get("version", "unknown")))
+        raise ReportError(f"{file}: {newer_schema_message('this file', schema, RUN_FILES_SCHEMA, version)}")
 
 
 def _is_number(value: Any) -> bool:
