@@ -407,3 +407,19 @@ def test_bfloat16_encoder_stays_close_to_float32() -> None:
     assert a.dtype == b.dtype == np.float32 and a.shape == (4, 384) and b.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
     assert np.min(np.sum(a[:3] * b, axis=1)) > 0.99
+
+
+def test_detoxify_checkpoint_with_code_is_refused_unrun(tmp_path: Path) -> None:
+    import torch
+
+    from fedrai.safety.filters.detoxify import DetoxifyFilter
+    from tests.test_checkpoint import Payload
+
+    ckpt, cfg_dir = _tiny_detoxify(tmp_path, toxic_bias=4.0)
+    blob = torch.load(ckpt, weights_only=True)
+    blob["config"]["payload"] = Payload(tmp_path / "pwned")
+    torch.save(blob, ckpt)
+    cfg = SafetyConfig(backend="detoxify", detoxify_checkpoint=str(ckpt), detoxify_config_dir=str(cfg_dir))
+    with pytest.raises(ValueError, match="refused.*could run code"):
+        DetoxifyFilter(cfg)
+    assert not (tmp_path / "pwned").exists()

@@ -2,7 +2,9 @@
 
 Online: ``Detoxify('original')``. Offline (no GitHub/hub here): a checkpoint file and a
 Hugging Face config dir, ``Detoxify(checkpoint=ckpt, huggingface_config_path=dir)``; the
-checkpoint's ``config.arch.args.model_type`` must point at that dir (PLATFORM.md).
+checkpoint's ``config.arch.args.model_type`` must point at that dir (PLATFORM.md). fedrai reads
+that checkpoint itself with ``torch.load(weights_only=True)`` (detoxify would unpickle anything in
+it), so a checkpoint holding more than tensors and plain data is refused, not run.
 
 Detoxify reads one text, so it cannot judge a response *in context*: in that mode (and in
 ``response`` mode) it scores the response alone; in ``prompt`` mode the prompt. It measures
@@ -11,6 +13,8 @@ for comparison and for toxic-language screening.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fedrai.config import SafetyConfig
 from fedrai.safety.filters.base import Judged, SafetyFilter
@@ -31,9 +35,7 @@ class DetoxifyFilter(SafetyFilter):
                     raise ValueError(
                         "safety.detoxify_checkpoint needs safety.detoxify_config_dir (offline use)"
                     )
-                model = Detoxify(
-                    checkpoint=cfg.detoxify_checkpoint, huggingface_config_path=cfg.detoxify_config_dir
-                )
+                model = load_offline(cfg.detoxify_checkpoint, cfg.detoxify_config_dir)
             else:
                 model = Detoxify("original")
         self.model = model
@@ -53,3 +55,35 @@ class DetoxifyFilter(SafetyFilter):
 def _at(value: float | list[float], i: int) -> float:
     # Detoxify squeezes a single text's scores to a float
     return float(value if isinstance(value, (int, float)) else value[i])
+
+
+# detoxify's own names for some classes, as its loader renames them
+_CLASS_NAMES = {"toxic": "toxicity", "identity_hate": "identity_attack", "severe_toxic": "severe_toxicity"}
+
+
+def load_offline(checkpoint: str, config_dir: str) -> Any:
+    """``Detoxify(checkpoint=..., huggingface_config_path=...)`` without unpickling code from the file."""
+    import pickle
+
+    import torch
+    from detoxify import Detoxify
+    from detoxify.detoxify import get_model_and_tokenizer
+
+    try:
+        loaded = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError) as e:
+        raise ValueError(
+            f"safety.detoxify_checkpoint {checkpoint}: refused: it holds more than tensors and plain data, "
+            f"and loading it could run code stored in the file ({str(e).splitlines()[0]})"
+        ) from None
+    if not isinstance(loaded, dict) or "config" not in loaded or "state_dict" not in loaded:
+        raise ValueError(f"safety.detoxify_checkpoint {checkpoint}: needs 'config' and 'state_dict'")
+    classes = [_CLASS_NAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
+    net, tokenizer = get_model_and_tokenizer(
+        **loaded["config"]["arch"]["args"],
+        state_dict=loaded["state_dict"],
+        huggingface_config_path=config_dir,
+    )
+    model = Detoxify.__new__(Detoxify)  # what Detoxify.__init__ sets, from the safely loaded parts
+    model.model, model.tokenizer, model.class_names, model.device = net.to("cpu"), tokenizer, classes, "cpu"
+    return model
