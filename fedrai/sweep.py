@@ -475,7 +475,12 @@ def run_base_model(cell: Cell) -> dict[str, Any]:
 
 
 def _run_fl_cell(cell: Cell, resume: bool, log: Callable[[str], None], prefix: str) -> None:
+    from fedrai.run_dir import RunDir
     from fedrai.runtime import run_simulation
+
+    if resume:  # an old (pickle) or damaged checkpoint fails here, with its reason, before any stack starts
+        run = RunDir(cell.run_dir)
+        run.load_checkpoint().check_strategy(cell.config.strategy.name, run.checkpoint)
 
     def show(line: str) -> None:
         if "[fedrai]" in line:

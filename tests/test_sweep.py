@@ -13,6 +13,7 @@ import pytest
 import typer
 
 from fedrai import sweep as sw
+from fedrai.checkpoint import Checkpoint
 from fedrai.run_dir import RunDir
 from tests.conftest import write_jsonl
 
@@ -214,8 +215,7 @@ def test_skips_done_resumes_checkpointed_and_restarts_partial(tmp_path: Path, fa
         cell.run_dir.mkdir(parents=True)
         cell.run_dir.joinpath("config.toml").write_text(cell.config.to_toml(), encoding="utf-8")
     RunDir(done.run_dir).write_summary({"name": done.id, "strategy": "fedavg", "rounds": 1})
-    (ckpt.run_dir / "checkpoint").mkdir()
-    (ckpt.run_dir / "checkpoint" / "state.pt").write_bytes(b"x")
+    RunDir(ckpt.run_dir).save_checkpoint(Checkpoint(1, {}, "fedavg"))
     RunDir(partial.run_dir).append_metrics({"round": 0, "stale": True})
     assert (done.state, ckpt.state, partial.state) == ("done", "resume", "new")
 
@@ -355,3 +355,19 @@ def test_a_setting_can_apply_to_some_strategies_only(tmp_path):
     )
     ids = [c.id for c in load_sweep(tmp_path / "s.toml", tmp_path / "out").cells]
     assert ids == ["a__fedavg__seed0", "a__fedprox__seed0", "b__fedprox__seed0"]
+
+
+def test_an_old_pickle_checkpoint_fails_its_cell_before_anything_runs(tmp_path: Path, fakes: FakeSim) -> None:
+    path = _sweep(tmp_path)
+    out = tmp_path / "out"
+    plan = sw.load_sweep(path, out)
+    old = next(c for c in plan.cells if c.id == "fl__fedavg__seed1")
+    old.run_dir.mkdir(parents=True)
+    old.run_dir.joinpath("config.toml").write_text(old.config.to_toml(), encoding="utf-8")
+    (old.run_dir / "checkpoint").mkdir()
+    (old.run_dir / "checkpoint" / "state.pt").write_bytes(b"not read")
+    assert old.state == "resume"
+    lines: list[str] = []
+    outcome = sw.execute_sweep(path, out, log=lines.append)
+    assert outcome.failed == [old.id] and old.id not in dict(fakes.calls)
+    assert any(old.id in line and "pickle format" in line for line in lines)
