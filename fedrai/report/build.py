@@ -70,15 +70,6 @@ def render_markdown(
     lines += [f"{len(runs)} run(s): " + ", ".join(f"`{r.path}`" for r in runs), ""]
     lines += ["## Results", ""]
     lines += _comparison_table(runs)
-    lines += ["", "## Against the paper", ""]
-    lines += paper_comparison(runs)
-    lines += [
-        "",
-        "Ours / the paper's, for the same aggregation and setting (Llama-3.1-8B-Instruct, 50 rounds; "
-        "`fedrai/report/paper.py`). AdvBench: refusal %; HHH: BIG-bench hhh_alignment accuracy % "
-        "(summed log-likelihood, 221 examples when final); MT-Bench: LLM-judge score 1-10 (single-answer "
-        "grading). – = not measured, or no such row in the paper. † as above.",
-    ]
     lines += [
         "",
         "AdvBench refusal: the llm-attacks rule (29 phrases, case-sensitive substring). Judge-safe: the "
@@ -90,6 +81,16 @@ def render_markdown(
         "previous one.",
         "",
     ]
+    lines += ["## Against the paper", ""]
+    lines += paper_comparison(runs)
+    lines += [
+        "",
+        "Ours / the paper's, for the same aggregation and setting (Llama-3.1-8B-Instruct, 50 rounds; "
+        "`fedrai/report/paper.py`). AdvBench: refusal %; HHH: BIG-bench hhh_alignment accuracy % "
+        "(summed log-likelihood, 221 examples when final); MT-Bench: LLM-judge score 1-10 (single-answer "
+        "grading). – = not measured, or no such row in the paper. † as above.",
+    ]
+    lines.append("")
     if overview is not None or images:
         lines += ["## Curves", ""]
         if overview is not None:
