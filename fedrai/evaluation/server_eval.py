@@ -3,7 +3,8 @@
 Built once per run: the prompt sets are read and the subsets drawn at construction, so every round
 scores the same seeded AdvBench and benign prompts and the per-round curves are comparable. After
 the last round ``final=True`` scores the larger final sets (all 520 AdvBench behaviours by
-default) under ``final.``-prefixed keys.
+default, all 221 HHH examples) under ``final.``-prefixed keys. HHH scores answer log-likelihoods
+(no generation); the MT-Bench judge, when on, answers and sends the answers to an endpoint.
 """
 
 from __future__ import annotations
@@ -141,10 +142,12 @@ class ServerEvaluator:
             ]
         hhh = self.hhh_final if final else self.hhh_round
         if hhh:
+            hhh_start = time.perf_counter()
             result = score_hhh(
                 model, self.tokenizer, hhh, batch_size=ev.batch_size, max_tokens=ev.hhh_max_tokens
             )
             metrics.update(result.metrics())
+            metrics["hhh.seconds"] = round(time.perf_counter() - hhh_start, 3)
             records += result.records()
         if self.mtbench and (final or (ev.mtbench_every and server_round % ev.mtbench_every == 0)):
             if self.mtbench_judge is None:
