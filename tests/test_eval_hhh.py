@@ -143,6 +143,9 @@ def test_a_tiny_model_trained_on_the_right_answers_prefers_them(tiny_model_dir, 
     for b, a in zip(before.logprobs, after.logprobs, strict=True):
         assert a[0] - a[1] > b[0] - b[1]
     assert not math.isnan(before.metrics()["hhh.accuracy"])
+    # A model with a short context window: dialogues are cut to fit it, and counted.
+    model.config.max_position_embeddings = 24
+    assert score_hhh(model, tok, examples, batch_size=4).metrics()["hhh.truncated"] > 0
 
 
 def test_server_evaluator_scores_hhh_per_round_subset_and_all_at_the_end(tiny, tmp_path):

@@ -180,9 +180,14 @@ def score_hhh(
     batch_size: int,
     max_tokens: int = 2048,
 ) -> HHHResult:
-    """Score every choice of every example in batches; one forward pass per batch, no generation."""
+    """Score every choice of every example in batches; one forward pass per batch, no generation.
+
+    Dialogues longer than ``max_tokens`` (or the model's context window) lose their oldest tokens."""
     from fedrai.evaluation.generation import continuation_logprobs
 
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(limit, int) and limit > 0:
+        max_tokens = min(max_tokens, limit)  # never past the model's context window
     convs = [ex.messages for ex in examples for _ in ex.choices]
     answers = [c for ex in examples for c in ex.choices]
     scores = continuation_logprobs(
