@@ -162,12 +162,16 @@ def continuation_logprobs(
             input_ids, attention = _left_pad([items[i][0] for i in batch], pad_id)
             width = max(items[i][1] for i in batch)
             position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
-            logits = model(
-                input_ids=input_ids.to(device),
-                attention_mask=attention.to(device),
-                position_ids=position_ids.to(device),
-                logits_to_keep=width + 1,
-            ).logits[:, -(width + 1) : -1, :]
+            inputs = {
+                "input_ids": input_ids.to(device),
+                "attention_mask": attention.to(device),
+                "position_ids": position_ids.to(device),
+            }
+            try:
+                logits = model(**inputs, logits_to_keep=width + 1).logits
+            except TypeError:  # an architecture without logits_to_keep: all positions, then cut
+                logits = model(**inputs).logits
+            logits = logits[:, -(width + 1) : -1, :]
             logp = torch.log_softmax(logits.float(), dim=-1).cpu()
             targets = input_ids[:, -width:]
             picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
