@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeOpenAI:
     """Speaks POST /v1/chat/completions; ``script`` is consumed one entry per request:
-    ``ok``, ``500``, ``400``, ``stall`` (sleeps ``stall_s``, past the client timeout, then answers).
+    ``ok``, ``500``, ``400``, ``junk`` (200, not a chat completion), ``stall`` (sleeps ``stall_s``, past the client timeout, then answers).
     ``reply`` makes the answer text from the request's messages (default: echo the last one)."""
 
     def __init__(self, reply: Callable[[list[dict]], str] | None = None, stall_s: float = 0.6) -> None:
@@ -38,6 +38,8 @@ class FakeOpenAI:
                     time.sleep(outer.stall_s)
                 if action in ("500", "400"):
                     return self._send(int(action), {"error": action})
+                if action == "junk":  # HTTP 200 with a body that is not a chat completion
+                    return self._send(200, {"unexpected": True})
                 text = outer.reply(body["messages"])
                 self._send(
                     200,

@@ -95,6 +95,13 @@ def test_a_garbage_judge_is_counted_not_fatal():
     assert metrics["mtbench.unparseable"] == 2 and metrics["mtbench.judged"] == 0
     assert math.isnan(metrics["mtbench.score"]) and "mtbench.score_turn1" not in metrics
     assert [r["rating"] for r in records] == [None, None]
+    # A reply that is not even a chat completion is a failed judgement, counted the same way.
+    with FakeOpenAI(reply=_rate_by_turn) as server, _judge(server.url, concurrency=1) as judge:
+        server.script = ["junk"]
+        metrics, _ = judge_answers(judge, [WRITING], [["a1", "a2"]])
+    assert (
+        metrics["mtbench.failed"] == 1 and metrics["mtbench.judged"] == 1 and metrics["mtbench.score"] == 6.0
+    )
 
 
 def test_a_judge_that_times_out_is_retried_then_counted():
