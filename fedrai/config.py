@@ -204,6 +204,54 @@ class EvalConfig(_Section):
         default_factory=lambda: ["refusal", "refusal_openfedllm"],
         description="Scorers of AdvBench responses.",
     )
+    hhh_source: str = Field(
+        "embedded:hhh",
+        description="BIG-bench hhh_alignment: a folder of `<part>/task.json` files, one task.json, or "
+        "`embedded:hhh`.",
+    )
+    hhh_per_round: int = Field(
+        32, ge=0, description="Seeded HHH subset scored every round (0 = skip; no generation, cheap)."
+    )
+    hhh_final: int = Field(
+        221, ge=0, description="HHH examples scored after the last round (0 = skip; 221 = all)."
+    )
+    hhh_max_tokens: int = Field(
+        2048,
+        ge=16,
+        description="Longest dialogue + answer scored for HHH; longer dialogues lose their oldest tokens "
+        "(counted as `hhh.truncated`).",
+    )
+    mtbench_judge: bool = Field(
+        False,
+        description="Score MT-Bench answers (1-10) by an LLM judge over an OpenAI-compatible endpoint "
+        "(single-answer grading, both turns); off by default: it needs an endpoint.",
+    )
+    mtbench_source: str = Field(
+        "embedded:mtbench", description="MT-Bench `question.jsonl` for the judged score."
+    )
+    mtbench_questions: int = Field(80, ge=1, description="Seeded MT-Bench questions answered and judged.")
+    mtbench_every: int = Field(
+        0,
+        ge=0,
+        description="Also judge every N rounds (round 0 = the base model); 0 = after the last round only.",
+    )
+    mtbench_turns: Literal[1, 2] = Field(
+        2, description="Turns answered and judged (2 = MT-Bench's protocol)."
+    )
+    mtbench_max_new_tokens: int = Field(256, ge=1, description="Greedy tokens per MT-Bench answer.")
+    mtbench_judge_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="Judge's OpenAI-compatible base URL (vLLM, a hosted API)."
+    )
+    mtbench_judge_model: str = Field("gpt-4", description="Model name sent to the judge endpoint.")
+    mtbench_judge_api_key_env: str = Field(
+        "FEDRAI_JUDGE_API_KEY", description="Environment variable holding the judge's API key (unset = none)."
+    )
+    mtbench_judge_timeout_s: float = Field(120.0, gt=0, description="Per-request judge timeout.")
+    mtbench_judge_retries: int = Field(2, ge=0, description="Judge retries on time-outs, 429 and 5xx.")
+    mtbench_judge_max_tokens: int = Field(
+        1024, ge=16, description="Tokens the judge may write per judgement."
+    )
+    mtbench_judge_concurrency: int = Field(4, ge=1, description="Judge requests in flight at once.")
 
 
 class GateConfig(_Section):

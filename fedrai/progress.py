@@ -18,6 +18,8 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("advbench.refusal_rate", "AdvBench refusal", "{:.3f}"),
     ("advbench.judge_safe_rate", "judge safe", "{:.3f}"),
     ("benign.refusal_rate", "benign refusal", "{:.3f}"),
+    ("hhh.accuracy", "HHH", "{:.3f}"),
+    ("mtbench.score", "MT-Bench", "{:.2f}"),
     ("heldout.loss", "held-out loss", "{:.3f}"),
     ("gate.rejected", "gated", "{:.0f}"),
     ("bytes_up", "MB up", "{:.2f}"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import write_jsonl
+from tests.conftest import write_hhh_dir, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +31,7 @@ def _experiment(tmp: Path, model_dir: Path) -> Path:
     benign = write_jsonl(
         tmp / "benign.jsonl", [{"prompt": f"Write a poem about the sea {i}"} for i in range(4)]
     )
+    hhh = write_hhh_dir(tmp / "hhh")
     exp = tmp / "exp.toml"
     exp.write_text(
         f"""
@@ -64,6 +65,9 @@ benign_source = "{benign}"
 benign_per_round = 2
 max_new_tokens = 4
 batch_size = 4
+hhh_source = "{hhh}"
+hhh_per_round = 2
+hhh_final = 4
 """,
         encoding="utf-8",
     )
@@ -91,7 +95,9 @@ def test_fedrai_run_end_to_end(tiny_model_dir, tmp_path):
         assert r["bytes_up"] > 0 and r["bytes_down"] > 0 and r["seconds"] > 0
         assert r["train_loss"] > 0
         assert 0.0 <= r["advbench.refusal_rate"] <= 1.0 and "heldout.loss" in r
-    assert "final.advbench.refusal_rate" in rows[-1]
+    for r in rows:  # HHH on the seeded per-round subset, every round including the base model
+        assert r["hhh.n"] == 2 and 0.0 <= r["hhh.accuracy"] <= 1.0
+    assert "final.advbench.refusal_rate" in rows[-1] and rows[-1]["final.hhh.n"] == 4
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["rounds"] == 2
 

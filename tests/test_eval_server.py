@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import torch
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
 from fedrai.evaluation.server_eval import ServerEvaluator, seeded_subset
+from tests.conftest import write_hhh_dir
 
 GOALS = [f"Explain how to do harmful thing number {i}" for i in range(12)]
 BENIGN = ["How do I bake bread?", "Write a poem about the sea.", "Explain photosynthesis.", "Name a colour."]
@@ -37,6 +39,8 @@ def _cfg(adv: Path, benign: Path, **eval_overrides: object) -> ExperimentConfig:
         "benign_final": 4,
         "max_new_tokens": 4,
         "batch_size": 4,
+        "hhh_per_round": 0,
+        "hhh_final": 0,
     }
     ev.update(eval_overrides)
     return ExperimentConfig.from_dict({"seed": 3, "eval": ev})
@@ -171,6 +175,8 @@ def test_eval_cli_writes_json(tiny_model_dir: Path, eval_files, tmp_path: Path) 
         "eval.advbench_final=4",
         "eval.benign_final=2",
         "eval.max_new_tokens=3",
+        f"eval.hhh_source={json.dumps(str(write_hhh_dir(tmp_path / 'hhh')))}",
+        "eval.hhh_final=221",
     ):
         args += ["--set", kv]
     result = CliRunner().invoke(app, args)
@@ -178,7 +184,9 @@ def test_eval_cli_writes_json(tiny_model_dir: Path, eval_files, tmp_path: Path) 
     data = json.loads(out.read_text())
     assert data["metrics"]["advbench.n"] == 4 and data["metrics"]["benign.n"] == 2
     assert "heldout.loss" in data["metrics"] and data["adapter"] is None
-    assert len(data["responses"]) == 6
+    assert data["metrics"]["hhh.n"] == 4 and 0.0 <= data["metrics"]["hhh.accuracy"] <= 1.0
+    assert re.search(r"hhh\.accuracy\s+\d\.\d{4}", result.output)  # printed, not only written
+    assert len(data["responses"]) == 6 + 4
     bad = CliRunner().invoke(app, ["--set", "eval.batch_size=0", "--out", str(out)])
     assert bad.exit_code == 2 and "batch_size" in bad.output
 

@@ -189,3 +189,44 @@ def test_round_driver_and_sweep_summary_shapes(tmp_path: Path) -> None:
     assert "| base | base model, no FL | none | 0 | 5.0 |" in text
     assert "(round 0)" not in text  # an explicit base-model run replaces the round-0 stand-in
     assert "| fl | FL | FedAvg | 4 | 45.0† |" in text and "| 4.0 |" in text
+
+
+def _add_final(run: Path, **final: float) -> Path:
+    """Put ``final.<key>`` figures into the last metrics row, as the round driver writes them."""
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows[-1].update({f"final.{k.replace('_', '.', 1)}": v for k, v in final.items()})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return run
+
+
+def test_hhh_and_mtbench_columns_beside_the_papers_numbers(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fedrai.report.cli import app
+    from fedrai.report.paper import PAPER_TABLE, paper_row
+
+    fl = _add_final(make_run(tmp_path, "fl"), hhh_accuracy=0.5204, mtbench_score=3.25)
+    cai = _add_final(
+        make_run(tmp_path, "fl-filter-cai", strategy="scaffold", safety=True, cai="server"), hhh_accuracy=0.6
+    )
+    client = make_run(tmp_path, "client-cai", safety=True, cai="client")
+    text = build_report([fl, cai, client], tmp_path / "out").read_text()
+    results = text.split("## Against the paper")[0]
+    assert "HHH %" in results and "MT-Bench score" in results
+    assert "| fl | FL | FedAvg | 4 | 50.0 |" in results and "| 52.0 | 3.25 |" in results
+    against = text.split("## Against the paper")[1].split("## Curves")[0]
+    assert "| AdvBench % (ours / paper) | HHH % (ours / paper) | MT-Bench (ours / paper) |" in against
+    # Base model = round 0 of the first run (dagger), against the paper's base row.
+    assert "| fl (round 0) | base model, no FL | none | 5.0† / 99.6 | – / 60.0 | – / 6.8 |" in against
+    assert "| fl | FL | FedAvg | 50.0 / 72.5 | 52.0 / 49.3 | 3.25 / 2.7 |" in against
+    assert "| fl-filter-cai | FL + filter + CAI | SCAFFOLD | 50.0 / 97.1 | 60.0 / 63.9 | – / 5.8 |" in against
+    assert "| client-cai | FL + filter + CAI (client) | FedAvg | 50.0 / – | – / – | – / – |" in against
+    assert paper_row("FedAvg", "FL + CAI (server)") == PAPER_TABLE[("FedAvg", "FL + CAI")]
+    # Without any MT-Bench score the paper table leaves that column out.
+    alone = build_report([client], tmp_path / "out2").read_text()
+    assert "| Aggregation | AdvBench % (ours / paper) | HHH % (ours / paper) |\n" in alone
+    printed = CliRunner().invoke(app, [str(fl), "--out", str(tmp_path / "rep")])
+    assert (
+        printed.exit_code == 0
+        and "| fl | FL | FedAvg | 50.0 / 72.5 | 52.0 / 49.3 | 3.25 / 2.7 |" in printed.output
+    )

@@ -48,6 +48,8 @@ benign_per_round = 2
 benign_final = 2
 max_new_tokens = 4
 batch_size = 4
+hhh_per_round = 0
+hhh_final = 0
 """
 
 SWEEP = """

@@ -1,4 +1,4 @@
-"""Batched chat generation and response-only loss: the two model calls evaluation makes.
+"""Batched chat generation, response-only loss and answer log-likelihoods: the model calls evaluation makes.
 
 Generation left-pads (so every row's next token sits in the last column), decodes greedily by
 default and returns only the new text. Prompts are sorted by length before batching, so a batch
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -109,7 +110,93 @@ def response_loss(
     return total / count if count else math.nan
 
 
+@dataclass(frozen=True)
+class ContinuationScore:
+    """log P(continuation | conversation): summed over its tokens, with the token count."""
+
+    logprob: float
+    tokens: int
+    truncated: bool  # the conversation lost its oldest tokens to fit ``max_tokens``
+
+    @property
+    def per_token(self) -> float:
+        return self.logprob / self.tokens if self.tokens else float("-inf")
+
+
+def continuation_logprobs(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    conversations: Sequence[Sequence[dict]],
+    continuations: Sequence[str],
+    *,
+    batch_size: int,
+    max_tokens: int = 2048,
+) -> list[ContinuationScore]:
+    """Score each continuation as the assistant's next turn of its conversation (no generation).
+
+    The conversation is rendered with the chat template (assistant header appended) and the
+    continuation's own tokens follow it; only those are scored, as BIG-bench's ``cond_log_prob``
+    scores the target alone (the template's end-of-turn token is not). Rows are left-padded so
+    every continuation ends in the last column and only its logits are computed
+    (``logits_to_keep``), which keeps memory at batch x answer length x vocabulary.
+    """
+    if len(conversations) != len(continuations):
+        raise ValueError(f"{len(conversations)} conversations but {len(continuations)} continuations")
+    if batch_size < 1:
+        raise ValueError(f"batch_size ({batch_size}) must be >= 1")
+    items: list[tuple[list[int], int, bool]] = []
+    for conv, cont in zip(conversations, continuations, strict=True):
+        ctx = tokenizer(render_prompt(tokenizer, conv), add_special_tokens=False)["input_ids"]
+        ans = tokenizer(cont, add_special_tokens=False)["input_ids"][: max_tokens - 1]
+        if not ans:
+            raise ValueError(f"empty continuation {cont!r}: nothing to score")
+        keep = max_tokens - len(ans)
+        truncated = len(ctx) > keep
+        items.append((ctx[-keep:] + ans, len(ans), truncated))
+    pad_id = _pad_id(tokenizer)
+    device = _device_of(model)
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]), reverse=True)
+    out: list[ContinuationScore | None] = [None] * len(items)
+    with _eval_mode(model), torch.inference_mode():
+        for batch in _token_batches(order, [len(items[i][0]) for i in range(len(items))], batch_size):
+            input_ids, attention = _left_pad([items[i][0] for i in batch], pad_id)
+            width = max(items[i][1] for i in batch)
+            position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
+            inputs = {
+                "input_ids": input_ids.to(device),
+                "attention_mask": attention.to(device),
+                "position_ids": position_ids.to(device),
+            }
+            try:
+                logits = model(**inputs, logits_to_keep=width + 1).logits
+            except TypeError:  # an architecture without logits_to_keep: all positions, then cut
+                logits = model(**inputs).logits
+            logits = logits[:, -(width + 1) : -1, :]
+            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+            targets = input_ids[:, -width:]
+            picked = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            for row, i in enumerate(batch):
+                n = items[i][1]
+                out[i] = ContinuationScore(float(picked[row, width - n :].sum()), n, items[i][2])
+    return [s for s in out if s is not None]
+
+
 # ----------------------------------------------------------------------------- helpers
+def _token_batches(
+    order: list[int], lengths: list[int], max_rows: int, max_tokens: int = 4096
+) -> Iterator[list[int]]:
+    """Rows (longest first) grouped so a batch holds at most ``max_rows`` rows and, past its first
+    row, ``max_tokens`` padded tokens: long dialogues go alone, short ones share a forward pass."""
+    batch: list[int] = []
+    for i in order:
+        if batch and (len(batch) >= max_rows or (len(batch) + 1) * lengths[batch[0]] > max_tokens):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
 def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad is None:

@@ -3,7 +3,8 @@
 Built once per run: the prompt sets are read and the subsets drawn at construction, so every round
 scores the same seeded AdvBench and benign prompts and the per-round curves are comparable. After
 the last round ``final=True`` scores the larger final sets (all 520 AdvBench behaviours by
-default) under ``final.``-prefixed keys.
+default, all 221 HHH examples) under ``final.``-prefixed keys. HHH scores answer log-likelihoods
+(no generation); the MT-Bench judge, when on, answers and sends the answers to an endpoint.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fedrai.data import Row
 from fedrai.evaluation.advbench import load_advbench_goals, load_benign_prompts
 from fedrai.evaluation.generation import generate, response_loss
+from fedrai.evaluation.hhh import HHHExample, load_hhh, score_hhh
+from fedrai.evaluation.mtbench import answer_questions, build_judge, judge_answers, load_mtbench_questions
 from fedrai.evaluation.scorers import (
     SupportsScore,
     is_refusal,
@@ -26,12 +30,14 @@ from fedrai.evaluation.scorers import (
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedTokenizerBase
 
+    from fedrai.chat_endpoint import ChatEndpoint
     from fedrai.config import ExperimentConfig
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
-def seeded_subset(items: list[str], k: int, seed: int) -> list[str]:
+def seeded_subset(items: Sequence[T], k: int, seed: int) -> list[T]:
     """``k`` items drawn with ``seed``, kept in source order; a larger ``k`` gives a superset."""
     k = min(k, len(items))
     picked = random.Random(seed).sample(range(len(items)), len(items))[:k]
@@ -39,7 +45,8 @@ def seeded_subset(items: list[str], k: int, seed: int) -> list[str]:
 
 
 class ServerEvaluator:
-    """AdvBench refusal (+ judge), benign over-refusal and held-out loss of a model, per round."""
+    """AdvBench refusal (+ judge), benign over-refusal, HHH accuracy, held-out loss and (with a judge
+    endpoint) the MT-Bench score of a model, per round."""
 
     def __init__(
         self,
@@ -47,6 +54,7 @@ class ServerEvaluator:
         tokenizer: PreTrainedTokenizerBase,
         heldout_rows: list[Row],
         judge: SupportsScore | None = None,
+        mtbench_judge: ChatEndpoint | None = None,
     ) -> None:
         self.cfg = cfg
         self.tokenizer = tokenizer
@@ -61,6 +69,15 @@ class ServerEvaluator:
         self.advbench_final = seeded_subset(goals, ev.advbench_final, cfg.seed)
         self.benign_round = seeded_subset(benign, ev.benign_per_round, cfg.seed + 1)
         self.benign_final = seeded_subset(benign, ev.benign_final, cfg.seed + 1)
+        hhh: list[HHHExample] = load_hhh(ev.hhh_source) if (ev.hhh_per_round or ev.hhh_final) else []
+        self.hhh_round = seeded_subset(hhh, ev.hhh_per_round, cfg.seed + 2)
+        self.hhh_final = seeded_subset(hhh, ev.hhh_final, cfg.seed + 2)
+        self.mtbench = (
+            seeded_subset(load_mtbench_questions(ev.mtbench_source), ev.mtbench_questions, cfg.seed + 3)
+            if ev.mtbench_judge
+            else []
+        )
+        self.mtbench_judge = mtbench_judge
         self.judge = judge
         if "judge" in ev.scorers and self.judge is None:
             self.judge = _build_judge(cfg)
@@ -123,6 +140,29 @@ class ServerEvaluator:
                 {"set": "benign", "prompt": p, "response": r, "refusal": f}
                 for p, r, f in zip(ben, ben_resp, refusal, strict=True)
             ]
+        hhh = self.hhh_final if final else self.hhh_round
+        if hhh:
+            hhh_start = time.perf_counter()
+            result = score_hhh(
+                model, self.tokenizer, hhh, batch_size=ev.batch_size, max_tokens=ev.hhh_max_tokens
+            )
+            metrics.update(result.metrics())
+            metrics["hhh.seconds"] = round(time.perf_counter() - hhh_start, 3)
+            records += result.records()
+        if self.mtbench and (final or (ev.mtbench_every and server_round % ev.mtbench_every == 0)):
+            if self.mtbench_judge is None:
+                self.mtbench_judge = build_judge(ev)
+            answers = answer_questions(
+                model,
+                self.tokenizer,
+                self.mtbench,
+                turns=ev.mtbench_turns,
+                max_new_tokens=ev.mtbench_max_new_tokens,
+                batch_size=ev.batch_size,
+            )
+            judged, judged_records = judge_answers(self.mtbench_judge, self.mtbench, answers)
+            metrics.update(judged)
+            records += judged_records
         if self.heldout_rows:
             metrics["heldout.loss"] = response_loss(
                 model,

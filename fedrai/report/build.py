@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from fedrai.report.paper import paper_row
 from fedrai.report.plots import CURVES, plot_curves, plot_overview, plot_tradeoff
 from fedrai.report.runs import Run, load_run
 
@@ -19,6 +20,8 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("AdvBench judge-safe %", "advbench.judge_safe_rate", "pct"),
     ("AdvBench refusal % (OpenFedLLM rule)", "advbench.refusal_rate_openfedllm", "pct"),
     ("Benign refusal % (MT-Bench)", "benign.refusal_rate", "pct"),
+    ("HHH %", "hhh.accuracy", "pct"),
+    ("MT-Bench score", "mtbench.score", "score"),
     ("Held-out loss", "heldout.loss", "num"),
 ]
 
@@ -27,6 +30,8 @@ ROUND_COLUMNS: list[tuple[str, str, str]] = [
     ("AdvBench refusal %", "advbench.refusal_rate", "pct"),
     ("judge-safe %", "advbench.judge_safe_rate", "pct"),
     ("benign refusal %", "benign.refusal_rate", "pct"),
+    ("HHH %", "hhh.accuracy", "pct"),
+    ("MT-Bench", "mtbench.score", "score"),
     ("held-out loss", "heldout.loss", "num"),
     ("clients", "clients", "int"),
     ("failures", "failures", "int"),
@@ -76,6 +81,16 @@ def render_markdown(
         "previous one.",
         "",
     ]
+    lines += ["## Against the paper", ""]
+    lines += paper_comparison(runs)
+    lines += [
+        "",
+        "Ours / the paper's, for the same aggregation and setting (Llama-3.1-8B-Instruct, 50 rounds; "
+        "`fedrai/report/paper.py`). AdvBench: refusal %; HHH: BIG-bench hhh_alignment accuracy % "
+        "(summed log-likelihood, 221 examples when final); MT-Bench: LLM-judge score 1-10 (single-answer "
+        "grading). – = not measured, or no such row in the paper. † as above.",
+    ]
+    lines.append("")
     if overview is not None or images:
         lines += ["## Curves", ""]
         if overview is not None:
@@ -135,6 +150,49 @@ def _comparison_table(runs: Sequence[Run]) -> list[str]:
     return _md_table(header, rows)
 
 
+PAPER_COLUMNS: list[tuple[str, str, str, str]] = [
+    ("AdvBench %", "advbench.refusal_rate", "pct", "advbench"),
+    ("HHH %", "hhh.accuracy", "pct", "hhh"),
+    ("MT-Bench", "mtbench.score", "score", "mtbench"),
+]
+
+
+def paper_comparison(runs: Sequence[Run]) -> list[str]:
+    """AdvBench, HHH and (when any run has it) MT-Bench, ours beside the paper's, one row per run."""
+    columns = [
+        c for c in PAPER_COLUMNS if c[3] != "mtbench" or any(r.final(c[1])[0] is not None for r in runs)
+    ]
+    header = ["Run", "Setting", "Aggregation"] + [f"{c[0]} (ours / paper)" for c in columns]
+    rows: list[list[str]] = []
+    has_base_run = any(r.is_base_model for r in runs)
+    base = None if has_base_run else next((r for r in runs if r.rounds), None)
+    if base is not None:
+        ref = paper_row("none", "base model, no FL")
+        cells = [f"{base.name} (round 0)", "base model, no FL", "none"]
+        for _, key, kind, attr in columns:
+            value = base.round_value(0, key)
+            ours = "–" if value is None else _fmt(value, kind) + "†"
+            cells.append(f"{ours} / {_paper_value(ref, attr)}")
+        rows.append(cells)
+    for run in runs:
+        strategy = "none" if run.is_base_model else run.strategy
+        ref = paper_row(strategy, run.setting)
+        cells = [run.name, run.setting, strategy]
+        for _, key, kind, attr in columns:
+            value, is_final = run.final(key)
+            ours = "–" if value is None else _fmt(value, kind) + ("" if is_final else "†")
+            cells.append(f"{ours} / {_paper_value(ref, attr)}")
+        rows.append(cells)
+    return _md_table(header, rows)
+
+
+def _paper_value(ref: object, attr: str) -> str:
+    if ref is None:
+        return "–"
+    value = getattr(ref, attr)
+    return f"{value:.1f}"
+
+
 def _round_table(run: Run) -> list[str]:
     if not run.rounds:
         return ["(no metrics.jsonl rows)"]
@@ -159,8 +217,8 @@ def _fmt(value: object, kind: str) -> str:
         return f"{100 * value:.1f}"
     if kind == "mb":
         return f"{value / 1e6:.2f}"
-    if kind == "sec":
-        return f"{value:.1f}"
+    if kind in ("sec", "score"):
+        return f"{value:.1f}" if kind == "sec" else f"{value:.2f}"
     if kind == "int" or (kind == "auto" and float(value).is_integer()):
         return str(int(value))
     return f"{value:.3f}"

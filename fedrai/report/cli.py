@@ -21,15 +21,18 @@ def report_command(
         "report"
     ),
 ) -> None:
-    """Write OUT/report.md (runs side by side, like the paper's table) and per-round curve PNGs."""
-    from fedrai.report.build import build_report
-    from fedrai.report.runs import ReportError
+    """Write OUT/report.md (runs side by side, like the paper's table) and per-round curve PNGs;
+    print AdvBench, HHH and MT-Bench beside the paper's figures."""
+    from fedrai.report.build import build_report, paper_comparison
+    from fedrai.report.runs import ReportError, load_run
 
     try:
         path = build_report(run_dirs, out)
+        against = paper_comparison([load_run(d) for d in run_dirs])
     except ReportError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
+    typer.echo("\n".join(against))  # the gap to the paper at a glance; the full report is in the file
     typer.echo(f"wrote {path}")
 
 

@@ -9,23 +9,21 @@ protocol so the engine never knows which it has.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from fedrai.chat_endpoint import ChatEndpoint, Conversation, EndpointError
 
 if TYPE_CHECKING:  # pragma: no cover
     from fedrai.config import ExperimentConfig
 
 log = logging.getLogger(__name__)
 
-Conversation = list[dict[str, str]]
 GenerateFn = Callable[..., list[str]]
 
 
-class CriticError(RuntimeError):
-    """The critic could not produce completions (e.g. an endpoint kept failing)."""
+# The critic could not produce completions (e.g. an endpoint kept failing): the endpoint's error.
+CriticError = EndpointError
 
 
 @runtime_checkable
@@ -109,98 +107,10 @@ class LocalModel(SelfModel):
         )
 
 
-class HttpModel:
-    """An OpenAI-compatible ``/v1/chat/completions`` endpoint, with timeouts and retries.
+class HttpModel(ChatEndpoint):
+    """The critic as an OpenAI-compatible endpoint (key from ``FEDRAI_CAI_API_KEY``)."""
 
-    Retries cover timeouts, connection errors, 429 and 5xx (a busy vLLM or a restarting llama.cpp
-    server); other 4xx fail at once because retrying a bad request cannot help.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        model: str | None,
-        *,
-        max_new_tokens: int,
-        timeout_s: float = 60.0,
-        retries: int = 2,
-        backoff_s: float = 0.5,
-        temperature: float = 0.0,
-        concurrency: int = 4,
-        api_key: str | None = None,
-    ) -> None:
-        import httpx
-
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model = model or "default"
-        self.max_new_tokens = max_new_tokens
-        self.retries = retries
-        self.backoff_s = backoff_s
-        self.temperature = temperature
-        self.concurrency = max(1, concurrency)
-        key = api_key if api_key is not None else os.environ.get("FEDRAI_CAI_API_KEY")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s), headers=headers)
-        self.generated_tokens = 0
-        self.requests = 0
-        self.retried = 0
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> HttpModel:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def complete(self, conversations: list[Conversation]) -> list[str]:
-        if not conversations:
-            return []
-        if self.concurrency == 1 or len(conversations) == 1:
-            return [self._one(c) for c in conversations]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(conversations))) as pool:
-            return list(pool.map(self._one, conversations))
-
-    def _one(self, conversation: Conversation) -> str:
-        import httpx
-
-        body = {
-            "model": self.model,
-            "messages": conversation,
-            "max_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "stream": False,
-        }
-        last = "no attempt"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.retried += 1
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            self.requests += 1
-            try:
-                resp = self._client.post(self.url, json=body)
-            except httpx.TimeoutException:
-                last = "timed out"
-                continue
-            except httpx.TransportError as err:
-                last = f"transport error: {err}"
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}"
-                continue
-            if resp.status_code >= 400:
-                raise CriticError(f"{self.url}: HTTP {resp.status_code}: {resp.text[:200]}")
-            try:
-                data = resp.json()
-                text = data["choices"][0]["message"]["content"] or ""
-            except (ValueError, KeyError, IndexError, TypeError) as err:
-                raise CriticError(f"{self.url}: not an OpenAI chat completion ({err!r})") from None
-            usage = data.get("usage") or {}
-            tokens = usage.get("completion_tokens")
-            self.generated_tokens += int(tokens) if isinstance(tokens, int) else len(text.split())
-            return str(text)
-        raise CriticError(f"{self.url}: failed after {self.retries + 1} attempts (last: {last})")
+    API_KEY_ENV = "FEDRAI_CAI_API_KEY"
 
 
 def build_critic(
