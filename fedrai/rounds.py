@@ -23,6 +23,7 @@ from fedrai.model import count_parameters, get_adapter_state, load_model, set_ad
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
 from fedrai.strategies import build_strategy
+from fedrai.tracking import open_trackers
 from fedrai.training import round_learning_rate
 from fedrai.transport import from_arrays, to_arrays
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) the experiment's rounds on ``grid``; return the summary written to disk."""
     run = RunDir(run_dir)
+    trackers = open_trackers(cfg, run.path)  # TensorBoard / MLflow get every metrics row
+    run.listeners.extend(t.log for t in trackers)
     started = time.perf_counter()
     model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
     trainable, total = count_parameters(model)
@@ -121,6 +124,8 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
 
     summary = _summary(cfg, run, trainable, total, time.perf_counter() - started)
     run.write_summary(summary)
+    for tracker in trackers:
+        tracker.close()
     return summary
 
 
