@@ -142,6 +142,9 @@ ASSETS: dict[str, Asset] = {
     ]
 }
 
+# The hub ids the embedded models were converted from: saved adapters name these as their base.
+UPSTREAM_HUB_IDS: dict[str, str] = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
 
 def cache_dir() -> Path:
     """The asset cache: ``$FEDRAI_CACHE`` or ``~/.cache/fedrai``."""

@@ -37,6 +37,11 @@ class ModelConfig(_Section):
         description="Hugging Face hub id, local checkpoint dir, or `embedded:NAME` for an offline asset.",
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) for a hub id.")
+    hub_id: str | None = Field(
+        None,
+        description="Hub id saved adapters name as their base (`base_model_name_or_path`); unset = the hub "
+        "id itself, an embedded model's upstream id, or the local path as given.",
+    )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "float32", description="Compute dtype of the base model weights."
     )

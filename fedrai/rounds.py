@@ -17,6 +17,7 @@ from typing import Any
 from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
+from fedrai.adapter_export import save_adapter
 from fedrai.config import ExperimentConfig
 from fedrai.evaluation.gate import BENIGN_KEY, LOSS_KEY, AcceptanceGate
 from fedrai.model import count_parameters, get_adapter_state, load_model, set_adapter_state
@@ -115,7 +116,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
             if last:  # the full set once, beside the per-round subset that keeps curves comparable
                 row.update(evaluator.evaluate(model, server_round, final=True))
         if cfg.output.save_every_round or last:
-            model.save_pretrained(str(run.adapter(server_round)))
+            save_adapter(model, tokenizer, run.adapter(server_round), cfg, row)  # portable: hub id, card
         extra = {"gate": gate.state()} if gate is not None else {}
         run.save_checkpoint(server_round, from_arrays(arrays), strategy.state_bytes(), extra=extra)
         row["seconds"] = time.perf_counter() - t0
