@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fedrai.data import Row
@@ -65,6 +66,7 @@ class ServerEvaluator:
         if "judge" in ev.scorers and self.judge is None:
             self.judge = _build_judge(cfg)
         self._records: list[dict[str, Any]] = []
+        self.on_batch: Callable[[int], None] | None = None  # progress: prompts done per batch
 
     def evaluate(self, model: Any, server_round: int, *, final: bool = False) -> dict[str, float]:
         """Score ``model`` now; keys as in the module docstring, ``final.``-prefixed when ``final``."""
@@ -81,6 +83,7 @@ class ServerEvaluator:
             [[{"role": "user", "content": p}] for p in adv + ben],
             max_new_tokens=ev.max_new_tokens,
             batch_size=ev.batch_size,
+            on_batch=self.on_batch,
         )
         adv_resp, ben_resp = responses[: len(adv)], responses[len(adv) :]
         metrics: dict[str, float] = {}

@@ -53,7 +53,10 @@ def score(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     data_cfg = DataConfig(on_bad_row="skip", prompt_field=prompt_field, response_field=response_field)
-    summary = score_file(file, cfg, out, data_cfg=data_cfg)
+    from fedrai.quiet import routed_warnings
+
+    with routed_warnings(out / "warnings.log") as routed:  # library warnings off the console
+        summary = score_file(file, cfg, out, data_cfg=data_cfg)
     typer.echo(
         json.dumps({k: summary[k] for k in ("rows", "skipped_rows", "flagged_share", "counts")}, indent=2)
     )
@@ -63,6 +66,8 @@ def score(
         f"{summary['counts']['safety.not_flagged']} not flagged"
     )
     typer.echo(f"wrote {out / 'scores.jsonl'} and {out / 'summary.json'}")
+    if routed.note():
+        typer.echo(routed.note(), err=True)
 
 
 @app.command("audit")
