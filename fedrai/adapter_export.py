@@ -93,8 +93,8 @@ def model_card(cfg: ExperimentConfig, row: dict[str, Any]) -> str:
         ben = row.get(f"{prefix}benign.refusal_rate")
         if adv is None and ben is None:
             continue
-        n_adv = getattr(e, f"advbench_{n_key}")
-        n_ben = getattr(e, f"benign_{n_key}")
+        n_adv = row.get(f"{prefix}advbench.n", getattr(e, f"advbench_{n_key}"))  # measured n first
+        n_ben = row.get(f"{prefix}benign.n", getattr(e, f"benign_{n_key}"))
         figures.append(
             f"| {what} | {_pct(adv)} (n={n_adv}) | {_pct(ben)} (n={n_ben}) | "
             f"{_loss(row.get(f'{prefix}heldout.loss', row.get('heldout.loss')))} |"
