@@ -40,3 +40,15 @@ def test_flwr_run_config_line_reaches_the_config_intact() -> None:
     assert cfg.setting == "FL + filter"
     assert cfg.lora.target_modules == ["q_proj", "v_proj"]
     assert cfg.federation.num_rounds == 2
+
+
+def test_flwr_run_clients_keep_state_in_the_run_dir(tmp_path) -> None:
+    # Under a plain `flwr run` no run-dir is sent: the clients' audits go where the ServerApp writes.
+    from fedrai.clients.worker import client_state_dir
+
+    run_config = {"experiment": "", "config-toml": "", "run-dir": "", "set": f"output.dir='{tmp_path / 'r'}'"}
+    assert client_state_dir(run_config, {}, 3) == tmp_path / "r" / "clients" / "client-3"
+    assert (
+        client_state_dir({**run_config, "run-dir": str(tmp_path / "x")}, {}, 1)
+        == tmp_path / "x" / "clients" / "client-1"
+    )

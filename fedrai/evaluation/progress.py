@@ -61,6 +61,7 @@ class EvalProgress:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 console=Console(file=self.stream),
+                refresh_per_second=2,
                 transient=False,
             )
             self._bar.start()
