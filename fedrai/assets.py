@@ -160,6 +160,9 @@ ASSETS: dict[str, Asset] = {
     ]
 }
 
+# The hub ids the embedded models were converted from: saved adapters name these as their base.
+UPSTREAM_HUB_IDS: dict[str, str] = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
 
 PINNED_PIP_SHA256 = {
     "pip-26.2.1-py3-none-any.whl": "71138adf1f4ca900cdb7d289c21b7494329f2332b6d85f0e1c42108c0384ed3e"

@@ -39,6 +39,11 @@ class ModelConfig(_Section):
         description="Hugging Face hub id, local checkpoint dir, or `embedded:NAME` for an offline asset.",
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) for a hub id.")
+    hub_id: str | None = Field(
+        None,
+        description="Hub id saved adapters name as their base (`base_model_name_or_path`); unset = the hub "
+        "id itself, an embedded model's upstream id, or the local path as given.",
+    )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         "float32", description="Compute dtype of the base model weights."
     )
@@ -388,6 +393,23 @@ class OutputConfig(_Section):
     )
 
 
+class TrackingConfig(_Section):
+    """Experiment trackers fed with every metrics row (same keys as metrics.jsonl), step = round."""
+
+    tensorboard: bool = Field(
+        False,
+        description="Write TensorBoard scalars to `RUN_DIR/tensorboard` (needs `pip install fedrai[tracking]`).",
+    )
+    mlflow: bool = Field(
+        False, description="Log params and per-round metrics to MLflow (needs `fedrai[tracking]`)."
+    )
+    mlflow_tracking_uri: str = Field(
+        "",
+        description="MLflow store, e.g. `sqlite:///mlflow.db` or a server URL; empty = `sqlite:///RUN_DIR/mlflow.db`.",
+    )
+    mlflow_experiment: str = Field("", description="MLflow experiment name; empty = the experiment's `name`.")
+
+
 class ExperimentConfig(_Section):
     """A whole experiment: every section above, plus its name and seed."""
 
@@ -406,6 +428,7 @@ class ExperimentConfig(_Section):
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     cai: CAIConfig = Field(default_factory=CAIConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @model_validator(mode="after")
     def _check_cross_section(self) -> ExperimentConfig:
@@ -483,11 +506,12 @@ class ExperimentConfig(_Section):
         """Build from Flower's run config (see ``[tool.flwr.app.config]`` in pyproject.toml).
 
         Keys: ``config-toml`` (a whole resolved config, as ``fedrai run`` sends it), else
-        ``experiment`` (a TOML path relative to the app dir); then ``set`` (space-separated
-        ``key=value`` overrides, as ``flwr run . --run-config "set='train.local_steps=5'"``).
+        ``experiment`` (a TOML path relative to the app dir); then ``set`` (``key=value``
+        overrides separated by spaces outside TOML strings and lists, as
+        ``flwr run . --run-config "set='train.local_steps=5'"``; see :func:`split_overrides`).
         """
         text = str(run_config.get("config-toml", "") or "")
-        overrides = str(run_config.get("set", "") or "").split()
+        overrides = split_overrides(str(run_config.get("set", "") or ""))
         if text:
             data = tomllib.loads(text)
             origin = "run config 'config-toml'"
@@ -532,6 +556,46 @@ def read_toml(path: str | Path, what: str = "experiment file") -> dict[str, Any]
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
+
+
+def split_overrides(text: str, origin: str = "run config 'set'") -> list[str]:
+    """Split a run config's ``set`` string into ``key=value`` items, TOML-aware.
+
+    Items are separated by whitespace outside TOML strings and brackets, so values with spaces
+    and lists work: ``setting='FL + filter' lora.target_modules=["q_proj", "v_proj"]``.
+    """
+    items: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start, depth, quote = i, 0, ""
+        while i < n:
+            if quote:
+                if text.startswith(quote, i):
+                    i += len(quote)
+                    quote = ""
+                    continue
+                i += 2 if text[i] == "\\" and quote in ('"', '"""') else 1
+                continue
+            ch = text[i]
+            if ch in "\"'":
+                quote = ch * 3 if text.startswith(ch * 3, i) else ch
+                i += len(quote)
+                continue
+            if ch in "[{":
+                depth += 1
+            elif ch in "]}":
+                depth -= 1
+            elif ch.isspace() and depth <= 0:
+                break
+            i += 1
+        if quote or depth > 0:
+            what = f"unclosed {quote}" if quote else "unclosed bracket"
+            raise ConfigError(f"{origin}: {what} in {text[start:]!r}")
+        items.append(text[start:i])
+    return items
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from flwr.app import ConfigRecord
 from flwr.serverapp import Grid
 
+from fedrai.adapter_export import save_adapter
 from fedrai.checkpoint import Checkpoint
 from fedrai.config import ExperimentConfig
 from fedrai.evaluation.gate import BENIGN_KEY, LOSS_KEY, AcceptanceGate
@@ -26,6 +27,7 @@ from fedrai.model import count_parameters, get_adapter_state, load_model, set_ad
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
 from fedrai.strategies import build_strategy
+from fedrai.tracking import open_trackers
 from fedrai.training import round_learning_rate
 from fedrai.transport import from_arrays, to_arrays
 from fedrai.versions import RUN_FILES_SCHEMA, fedrai_version
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) the experiment's rounds on ``grid``; return the summary written to disk."""
     run = RunDir(run_dir)
+    trackers = open_trackers(cfg, run.path)  # TensorBoard / MLflow get every metrics row
+    run.listeners.extend(t.log for t in trackers)
     started = time.perf_counter()
     model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
     trainable, total = count_parameters(model)
@@ -122,7 +126,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
             if last:  # the full set once, beside the per-round subset that keeps curves comparable
                 row.update(evaluator.evaluate(model, server_round, final=True))
         if cfg.output.save_every_round or last:
-            model.save_pretrained(str(run.adapter(server_round)))
+            save_adapter(model, tokenizer, run.adapter(server_round), cfg, row)  # portable: hub id, card
         extra = {"gate": gate.state()} if gate is not None else {}
         run.save_checkpoint(
             Checkpoint(server_round, from_arrays(arrays), cfg.strategy.name, strategy.capture_state(), extra)
@@ -133,6 +137,8 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
 
     summary = _summary(cfg, run, trainable, total, time.perf_counter() - started)
     run.write_summary(summary)
+    for tracker in trackers:
+        tracker.close()
     return summary
 
 

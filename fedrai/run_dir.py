@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from fedrai.checkpoint import Checkpoint
 class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        # Called with every row after it is written (experiment trackers: fedrai.tracking).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     @property
     def config(self) -> Path:
@@ -54,6 +57,8 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.metrics, "a", encoding="utf-8") as f:
             f.write(json.dumps(_jsonable(row)) + "\n")
+        for listener in self.listeners:
+            listener(row)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():

@@ -17,4 +17,5 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     cfg = ExperimentConfig.from_run_config(dict(context.run_config))
     run_dir = Path(str(context.run_config.get("run-dir", "") or cfg.run_dir())).resolve()
+    print(f"fedrai: run dir {run_dir}", flush=True)  # `flwr run` users learn where outputs go
     run_rounds(grid, cfg, run_dir, resume=bool(context.run_config.get("resume", False)))

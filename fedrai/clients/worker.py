@@ -62,7 +62,9 @@ def client_state_dir(run_config: dict[str, Any], node_config: dict[str, Any], pa
     if node_config.get("state-dir"):
         path = Path(str(node_config["state-dir"]))
     else:
-        run_dir = str(run_config.get("run-dir", "") or ".")
+        # `fedrai run` names the run dir; under a plain `flwr run` it is the config's output.dir,
+        # as the ServerApp resolves it (so the audit lands in RUN_DIR, not in the working dir).
+        run_dir = str(run_config.get("run-dir", "") or config_from_run_config(run_config).run_dir())
         path = Path(run_dir) / "clients" / f"client-{partition_id}"
     path.mkdir(parents=True, exist_ok=True)
     return path

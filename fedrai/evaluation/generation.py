@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +32,13 @@ def generate(
     batch_size: int,
     do_sample: bool = False,
     progress: bool = False,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Answer each conversation (a list of role/content messages); returns only the new text.
 
     Works for a plain transformers model and a peft model. The model is put in eval mode for the
     call (LoRA dropout off) and restored after; nothing else about it is changed.
+    ``on_batch(n)`` is called after each batch with its number of prompts (progress displays).
     """
     if not conversations:
         return []
@@ -60,6 +62,8 @@ def generate(
             texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             for i, text in zip(batch, texts, strict=True):
                 outputs[i] = text.strip()
+            if on_batch is not None:
+                on_batch(len(batch))
     return outputs
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fedrai.data import Row
@@ -82,6 +82,7 @@ class ServerEvaluator:
         if "judge" in ev.scorers and self.judge is None:
             self.judge = _build_judge(cfg)
         self._records: list[dict[str, Any]] = []
+        self.on_batch: Callable[[int], None] | None = None  # progress: prompts done per batch
 
     def evaluate(self, model: Any, server_round: int, *, final: bool = False) -> dict[str, float]:
         """Score ``model`` now; keys as in the module docstring, ``final.``-prefixed when ``final``."""
@@ -98,6 +99,7 @@ class ServerEvaluator:
             [[{"role": "user", "content": p}] for p in adv + ben],
             max_new_tokens=ev.max_new_tokens,
             batch_size=ev.batch_size,
+            on_batch=self.on_batch,
         )
         adv_resp, ben_resp = responses[: len(adv)], responses[len(adv) :]
         metrics: dict[str, float] = {}

@@ -10,7 +10,10 @@ import typer
 
 from fedrai.config import SafetyConfig
 
-app = typer.Typer(no_args_is_help=True, help="Safety filter: score data, train the filter head.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Safety filter: score data, audit what a run's guards did, train the filter head.",
+)
 
 
 @app.command("score")
@@ -50,11 +53,54 @@ def score(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     data_cfg = DataConfig(on_bad_row="skip", prompt_field=prompt_field, response_field=response_field)
-    summary = score_file(file, cfg, out, data_cfg=data_cfg)
+    from fedrai.quiet import routed_warnings
+
+    with routed_warnings(out / "warnings.log") as routed:  # library warnings off the console
+        summary = score_file(file, cfg, out, data_cfg=data_cfg)
     typer.echo(
         json.dumps({k: summary[k] for k in ("rows", "skipped_rows", "flagged_share", "counts")}, indent=2)
     )
+    typer.echo(
+        f"scoring only, nothing was changed: {summary['counts']['safety.flagged']} rows flagged "
+        f"(a client with safety.action = 'drop' would drop them), "
+        f"{summary['counts']['safety.not_flagged']} not flagged"
+    )
     typer.echo(f"wrote {out / 'scores.jsonl'} and {out / 'summary.json'}")
+    if routed.note():
+        typer.echo(routed.note(), err=True)
+
+
+@app.command("audit")
+def audit(
+    run_dir: Annotated[
+        Path, typer.Argument(help="Run dir (reads clients/*/safety_audit.jsonl) or one client's state dir.")
+    ],
+    show_texts: Annotated[
+        bool,
+        typer.Option("--show-texts", help="Also print the texts of acted-on rows (local audit only)."),
+    ] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON.")] = None,
+) -> None:
+    """Per client: what the filter and CAI dropped, refused or revised, and why (counts only)."""
+    from fedrai.safety.audit_summary import AuditError, render, summarise
+
+    try:
+        audits = summarise(run_dir, show_texts=show_texts)
+    except AuditError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    for line in render(audits):
+        typer.echo(line)
+    if show_texts:
+        for a in audits:
+            for rec in a.texts:
+                typer.echo(json.dumps({"client": a.name, **rec}, ensure_ascii=False))
+    else:
+        typer.echo("(counts only; --show-texts prints the texts held in these local audits)")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps([a.as_dict() for a in audits], indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}")
 
 
 @app.command("train-filter")

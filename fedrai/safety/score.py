@@ -1,7 +1,7 @@
 """`fedrai safety score FILE`: a site audits its data before it joins, without training.
 
 Writes ``scores.jsonl`` (one line per row: id, unsafe_prob, flagged, category, flags; no text)
-and ``summary.json`` (the counts the client would report, the load's skipped rows, and, when
+and ``summary.json`` (flagged / not flagged counts: nothing is dropped here, the load's skipped rows, and, when
 rows carry an ``origin``, the flag rate per origin).
 """
 
@@ -71,7 +71,10 @@ def score_file(
                 )
                 + "\n"
             )
-    counts["safety.kept"] = counts["safety.scored"] - counts["safety.flagged"]
+    # Scoring only acts on nothing: report flagged / not flagged, never kept / dropped counts.
+    for acted in ("safety.kept", "safety.dropped", "safety.refused", "safety.revised"):
+        counts.pop(acted, None)
+    counts["safety.not_flagged"] = counts["safety.scored"] - counts["safety.flagged"]
     summary: dict[str, Any] = {
         "file": str(path),
         "backend": cfg.backend,
