@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from fedrai.config import ConfigError, ExperimentConfig, reference_markdown
 
@@ -31,7 +32,8 @@ SetOption = Annotated[
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print ``error: MESSAGE`` and exit 2; the message is printed literally (it may hold ``[...]``)."""
+    console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     raise typer.Exit(2)
 
 
@@ -108,7 +110,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
                 console.print(line[line.index("[fedrai]") :], highlight=False, markup=False)
                 status.update(f"round {line.split()[2] if len(line.split()) > 2 else ''} done; training...")
             elif "ERROR" in line or "Traceback" in line:
-                console.print(f"[red]{line}[/]", highlight=False)
+                console.print(Text(line, style="red"), highlight=False)
 
         try:
             result = run_simulation(cfg, run_dir, resume=resume, on_output=show)

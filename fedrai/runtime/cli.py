@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from fedrai.cli import SetOption, _fail, console, load_experiment
 
@@ -196,4 +197,4 @@ def _show(line: str) -> None:
     if "[fedrai]" in line:
         console.print(line[line.index("[fedrai]") :], highlight=False, markup=False)
     elif "ERROR" in line or "Traceback" in line:
-        console.print(f"[red]{line}[/]", highlight=False, markup=False)
+        console.print(Text(line, style="red"), highlight=False)
