@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from fedrai.private_files import private_dir
+
 
 class RunDir:
     def __init__(self, path: str | Path) -> None:
@@ -68,7 +70,7 @@ class RunDir:
         extra: dict[str, Any] | None = None,
     ) -> None:
         """``extra``: other server state a resume needs (e.g. the acceptance gate's bests)."""
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.checkpoint.parent)
         tmp = self.checkpoint.with_suffix(".tmp")
         blob = {
             "round": server_round,
