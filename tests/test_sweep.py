@@ -355,3 +355,15 @@ def test_a_setting_can_apply_to_some_strategies_only(tmp_path):
     )
     ids = [c.id for c in load_sweep(tmp_path / "s.toml", tmp_path / "out").cells]
     assert ids == ["a__fedavg__seed0", "a__fedprox__seed0", "b__fedprox__seed0"]
+
+
+def test_a_second_sweep_into_a_busy_sweep_dir_is_refused(tmp_path: Path) -> None:
+    from tests.test_run_lock import hold_lock
+
+    holder = hold_lock(tmp_path / "out")
+    try:
+        with pytest.raises(sw.SweepError, match=rf"pid {holder.pid} on "):
+            sw.execute_sweep(_sweep(tmp_path), tmp_path / "out")
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

@@ -44,6 +44,7 @@ import psutil
 import tomli_w
 
 from fedrai.config import ExperimentConfig
+from fedrai.run_lock import run_dir_lock
 from fedrai.runtime.credentials import TlsFiles
 
 DEFAULT_COMPONENTS: tuple[str, str] = ("fedrai.server_app:app", "fedrai.client_app:app")
@@ -103,14 +104,20 @@ class SuperLinkHandle:
 
 
 # --------------------------------------------------------------------------- app dir and config
-def build_run_config(config: ExperimentConfig, run_dir: Path, *, resume: bool = False) -> dict[str, Any]:
-    """The ``[tool.flwr.app.config]`` of a run: the whole resolved config travels as one TOML string."""
+def build_run_config(
+    config: ExperimentConfig, run_dir: Path, *, resume: bool = False, lock_token: str = ""
+) -> dict[str, Any]:
+    """The ``[tool.flwr.app.config]`` of a run: the whole resolved config travels as one TOML string.
+
+    ``lock_token``: the token of the run-dir lock this process holds; the ServerApp writes under it.
+    """
     return {
         "config-toml": config.to_toml(),
         "experiment": "",
         "set": "",
         "resume": bool(resume),
         "run-dir": str(Path(run_dir).resolve()),
+        "lock-token": lock_token,
     }
 
 
@@ -483,13 +490,29 @@ def run_simulation(
     ``on_output``; SuperLink/SuperExec/simulation console output goes to ``run_dir/superlink.log``.
     Raises :class:`SimulationError` (with log tails) when the SuperLink does not start, the run
     does not finish as ``completed``, or ``timeout_s`` passes. Every process is stopped on return,
-    on error and on KeyboardInterrupt. ``components`` swaps the ServerApp/ClientApp (tests use a toy
+    on error and on KeyboardInterrupt. Holds the run dir's writer lock throughout (raises
+    :class:`~fedrai.run_lock.RunDirBusy` when another process writes it). ``components`` swaps the ServerApp/ClientApp (tests use a toy
     app); ``env`` replaces our environment for the Flower processes; ``cwd`` is theirs (default: ours).
     """
+    with run_dir_lock(run_dir) as lock_token:
+        return _run_simulation_locked(
+            config, Path(run_dir).resolve(), resume, on_output, timeout_s, components, env, cwd, lock_token
+        )
+
+
+def _run_simulation_locked(
+    config: ExperimentConfig,
+    run_dir: Path,
+    resume: bool,
+    on_output: Callable[[str], None] | None,
+    timeout_s: float | None,
+    components: tuple[str, str],
+    env: dict[str, str] | None,
+    cwd: Path | None,
+    lock_token: str,
+) -> SimulationResult:
     t_start = time.monotonic()
     deadline = None if timeout_s is None else t_start + timeout_s
-    run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     fed = config.federation
     ray_cpus = available_cpus()
     if fed.cpus_per_client > ray_cpus:
@@ -497,7 +520,8 @@ def run_simulation(
             f"federation.cpus_per_client = {fed.cpus_per_client} exceeds the {ray_cpus} CPUs available: "
             "Ray could never schedule a ClientApp"
         )
-    app_dir = write_app_dir(run_dir, build_run_config(config, run_dir, resume=resume), components)
+    run_config = build_run_config(config, run_dir, resume=resume, lock_token=lock_token)
+    app_dir = write_app_dir(run_dir, run_config, components)
     flwr_home = run_dir / FLWR_HOME_NAME
     log_path = run_dir / FLOWER_LOG
     superlink_log = run_dir / SUPERLINK_LOG
