@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -32,10 +32,13 @@ SetOption = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    """Print ``error: MESSAGE`` and exit 2; the message is printed literally (it may hold ``[...]``)."""
+def fail(message: str) -> NoReturn:
+    """Print ``error: MESSAGE`` on one line and exit 2; the text is printed literally (it may hold ``[...]``)."""
     console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+_fail = fail  # the name this module's commands (and older callers) use
 
 
 def load_experiment(path: Path, overrides: list[str] | None, out: Path | None = None) -> ExperimentConfig:
