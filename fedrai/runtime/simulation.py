@@ -97,6 +97,7 @@ class SuperLinkHandle:
     log_path: Path
     start_seconds: float
     tracker: ProcessTracker = field(repr=False)
+    watchdog: Watchdog | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -242,6 +243,44 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 # --------------------------------------------------------------------------- processes
+class Watchdog:
+    """Our end of a :mod:`fedrai.runtime.watchdog` process: it stops what we watch once we are gone.
+
+    Closing the pipe (:meth:`close`, or the kernel when this process dies by any signal, SIGKILL
+    included) makes the watchdog stop every watched process and its descendants within seconds.
+    """
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "fedrai.runtime.watchdog"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+            start_new_session=True,  # a terminal's Ctrl-C to our group must not stop it first
+        )
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def watch(self, pid: int) -> None:
+        assert self._proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self._proc.stdin.write(f"{pid}\n".encode())
+            self._proc.stdin.flush()
+
+    def close(self, timeout_s: float = 15.0) -> None:
+        """Close the pipe and wait for the watchdog (it stops whatever is still alive, then exits)."""
+        with contextlib.suppress(OSError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=5.0)
+
+
 class ProcessTracker:
     """Samples a process's descendants in the background, so orphans are still known at teardown."""
 
@@ -438,6 +477,8 @@ def managed_superlink(
                 cwd=str(Path(cwd) if cwd is not None else Path.cwd()),
                 start_new_session=True,
             )
+        watchdog = Watchdog()
+        watchdog.watch(proc.pid)
         tracker = ProcessTracker(proc.pid).start()
         try:
             deadline = t0 + startup_timeout_s
@@ -451,7 +492,7 @@ def managed_superlink(
                 last_error = f"flower-superlink not healthy at {address} after {startup_timeout_s:.0f} s"
                 continue
             write_flower_config(flwr_home, address, root_certificates=ca)
-            handle = SuperLinkHandle(proc, address, log_path, time.monotonic() - t0, tracker)
+            handle = SuperLinkHandle(proc, address, log_path, time.monotonic() - t0, tracker, watchdog)
             yield handle
             return
         finally:
@@ -460,6 +501,7 @@ def managed_superlink(
             stop_process_tree(proc.pid, grace_s=grace_s, extra=tracker.processes())
             with contextlib.suppress(Exception):
                 proc.wait(timeout=5.0)
+            watchdog.close()
     raise SimulationError(f"{last_error}\n--- {log_path} (last lines) ---\n{tail(log_path)}")
 
 
@@ -545,6 +587,7 @@ def _run_simulation_locked(
             deadline=deadline,
             tracker=link.tracker,
             superlink_log=superlink_log,
+            watchdog=link.watchdog,
         )
         if returncode != 0:
             raise SimulationError(
@@ -581,9 +624,15 @@ def stream_flwr_run(
     deadline: float | None,
     tracker: ProcessTracker | None,
     superlink_log: Path,
+    watchdog: Watchdog | None = None,
 ) -> tuple[int, int | None]:
-    """Run ``cmd``, tee its lines to ``log_path``/``on_output``; enforce the deadline; return (rc, run id)."""
+    """Run ``cmd``, tee its lines to ``log_path``/``on_output``; enforce the deadline; return (rc, run id).
+
+    With a ``tracker``, a ``flwr-simulation`` process that dies while the stream goes on (killed,
+    OOM) fails the run within seconds; Flower itself notices only after a heartbeat timeout (~1 min).
+    """
     run_id: int | None = None
+    simulation = _SimulationWatch(tracker) if tracker is not None else None
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -601,11 +650,25 @@ def stream_flwr_run(
             lines.put(_ANSI_RE.sub("", raw.decode("utf-8", errors="replace")))
         lines.put(None)
 
+    if watchdog is not None:
+        watchdog.watch(proc.pid)
     reader = threading.Thread(target=pump, name="flwr-run-output", daemon=True)
     reader.start()
     try:
         with open(log_path, "a", encoding="utf-8") as log:
             while True:
+                if simulation is not None and simulation.dead_for() > SIMULATION_DEATH_GRACE_S:
+                    status = _status_once(run_id, env, cwd) if run_id is not None else ""
+                    if status.endswith(":completed"):
+                        return 0, run_id  # it finished; only the log stream lingered
+                    raise SimulationError(
+                        failure_message(
+                            f"flwr-simulation (pid {simulation.pid}) exited before the run finished "
+                            f"(status {status or 'unknown'!r})",
+                            log_path,
+                            superlink_log,
+                        )
+                    )
                 wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
                 try:
                     line = lines.get(timeout=wait)
@@ -641,18 +704,65 @@ def run_status(run_id: int, env: dict[str, str], cwd: Path) -> str:
     only reliable verdict.
     """
 
-    cmd = [executable("flwr"), "ls", CONNECTION_NAME, "--run-id", str(run_id), "--format", "json"]
+    status = ""
     for _ in range(20):  # the status flips to finished shortly after the log stream ends
-        out = subprocess.run(cmd, env=env, cwd=str(cwd), capture_output=True, text=True, timeout=60)
-        try:
-            runs = json.loads(out.stdout[out.stdout.index("{") :]).get("runs", [])
-        except ValueError:
-            runs = []
-        status = str(runs[0].get("status", "")) if runs else ""
+        status = _status_once(run_id, env, cwd)
         if status.startswith("finished"):
             return status
         time.sleep(0.5)
     return status
+
+
+def _status_once(run_id: int, env: dict[str, str], cwd: Path) -> str:
+    cmd = [executable("flwr"), "ls", CONNECTION_NAME, "--run-id", str(run_id), "--format", "json"]
+    out = subprocess.run(cmd, env=env, cwd=str(cwd), capture_output=True, text=True, timeout=60)
+    try:
+        runs = json.loads(out.stdout[out.stdout.index("{") :]).get("runs", [])
+    except ValueError:
+        runs = []
+    return str(runs[0].get("status", "")) if runs else ""
+
+
+SIMULATION_DEATH_GRACE_S = 3.0
+
+
+class _SimulationWatch:
+    """Finds the run's ``flwr-simulation`` among the tracked processes and says how long it is dead."""
+
+    def __init__(self, tracker: ProcessTracker) -> None:
+        self.tracker = tracker
+        self.proc: psutil.Process | None = None
+        self._checked: set[int] = set()
+        self._dead_since: float | None = None
+        self._next = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def dead_for(self) -> float:
+        now = time.monotonic()
+        if now < self._next:
+            return 0.0 if self._dead_since is None else now - self._dead_since
+        self._next = now + 0.5
+        if self.proc is None:
+            for proc in self.tracker.processes():
+                if proc.pid not in self._checked:
+                    self._checked.add(proc.pid)
+                    if _is_simulation(proc):
+                        self.proc = proc
+                        break
+            return 0.0
+        if self._dead_since is None and not _alive([self.proc]):
+            self._dead_since = now
+        return 0.0 if self._dead_since is None else now - self._dead_since
+
+
+def _is_simulation(proc: psutil.Process) -> bool:
+    try:
+        return any(Path(arg).name == "flwr-simulation" for arg in proc.cmdline()[:3])
+    except psutil.Error:
+        return False
 
 
 def failure_message(what: str, flower_log: Path, superlink_log: Path) -> str:
