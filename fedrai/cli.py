@@ -33,7 +33,7 @@ SetOption = Annotated[
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``error: MESSAGE`` on one line and exit 2; the text is printed literally (it may hold ``[...]``)."""
+    """Print ``error: MESSAGE`` on one line, exit 2; the text is literal (it may hold ``[...]``)."""
     console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 

@@ -55,7 +55,8 @@ def describe_holder(holder: dict[str, Any]) -> str:
         return "an unknown process"
     cmd = str(holder.get("command", ""))
     cmd = cmd if len(cmd) <= 120 else cmd[:117] + "..."
-    return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} since {holder.get('started', '?')} ({cmd})"
+    pid, host, started = (holder.get(k, "?") for k in ("pid", "host", "started"))
+    return f"pid {pid} on {host} since {started} ({cmd})"
 
 
 def holds_token(run_dir: str | Path, token: str) -> bool:

@@ -533,8 +533,9 @@ def run_simulation(
     Raises :class:`SimulationError` (with log tails) when the SuperLink does not start, the run
     does not finish as ``completed``, or ``timeout_s`` passes. Every process is stopped on return,
     on error and on KeyboardInterrupt. Holds the run dir's writer lock throughout (raises
-    :class:`~fedrai.run_lock.RunDirBusy` when another process writes it). ``components`` swaps the ServerApp/ClientApp (tests use a toy
-    app); ``env`` replaces our environment for the Flower processes; ``cwd`` is theirs (default: ours).
+    :class:`~fedrai.run_lock.RunDirBusy` when another process writes it). ``components`` swaps
+    the ServerApp/ClientApp (tests use a toy app); ``env`` replaces our environment for the
+    Flower processes; ``cwd`` is theirs (default: ours).
     """
     with run_dir_lock(run_dir) as lock_token:
         return _run_simulation_locked(
