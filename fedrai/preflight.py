@@ -84,13 +84,23 @@ def check_model(name_or_path: str, key: str, revision: str | None) -> None:
 
 
 def check_training_data(cfg: ExperimentConfig) -> None:
-    """The client data loads and splits: at least one usable row under ``data.on_bad_row``."""
-    from fedrai.data.client_data import build_client_datasets
+    """``data.source`` (and the harmful pool, when mixed in) reads with a usable row under ``data.on_bad_row``.
 
-    try:
-        build_client_datasets(cfg)
-    except (AssetError, ValueError, OSError) as err:
-        raise PreflightError(_one_line(err)) from None
+    Loading only, no partitioning: that would import ``datasets`` here too (seconds) for checks the
+    config layer already makes.
+    """
+    from fedrai.data.loading import load_rows
+
+    sources = [("data.source", cfg.data.source, cfg.data)]
+    if cfg.data.harmful_fraction > 0:
+        sources.append(
+            ("data.harmful_source", cfg.data.harmful_source, cfg.data.model_copy(update={"max_rows": 0}))
+        )
+    for key, source, data_cfg in sources:
+        try:
+            load_rows(source, data_cfg, seed=cfg.seed)
+        except (AssetError, ValueError, OSError) as err:
+            raise PreflightError(f"{key}: {_one_line(err)}") from None
 
 
 def check_eval_sources(cfg: ExperimentConfig) -> None:
