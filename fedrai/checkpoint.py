@@ -30,6 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+from fedrai.private_files import open_private
 from fedrai.versions import CHECKPOINT_SCHEMA, fedrai_version, newer_schema_message
 
 FORMAT = "fedrai-checkpoint"
@@ -215,5 +216,6 @@ def _parse(directory: Path, manifest: dict[str, Any]) -> Checkpoint:
 
 def _write_atomic(target: Path, data: bytes) -> None:
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(data)
+    with open_private(tmp, "wb") as f:  # 0600: a checkpoint is the run's model, not for every user
+        f.write(data)
     os.replace(tmp, target)  # a crash never leaves half a file under the real name

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from fedrai.config import ConfigError, ExperimentConfig, reference_markdown
 
@@ -30,9 +32,13 @@ SetOption = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+def fail(message: str) -> NoReturn:
+    """Print ``error: MESSAGE`` on one line, exit 2; the text is literal (it may hold ``[...]``)."""
+    console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+_fail = fail  # the name this module's commands (and older callers) use
 
 
 def load_experiment(path: Path, overrides: list[str] | None, out: Path | None = None) -> ExperimentConfig:
@@ -102,14 +108,33 @@ def demo(
 
 def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
     from fedrai.assets import AssetError, fetch_for
-    from fedrai.progress import rounds_table
+    from fedrai.preflight import PreflightError, preflight
     from fedrai.run_dir import RunDir
-    from fedrai.runtime import SimulationError, run_simulation
+    from fedrai.run_lock import RunDirBusy, run_dir_lock
 
     try:
         fetch_for(cfg)
     except AssetError as err:
         _fail(str(err))
+    try:
+        preflight(cfg, run_dir)  # errors first: before a run dir, a SuperLink or Ray exists
+    except PreflightError as err:
+        _fail(str(err))
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(run_dir_lock(run_dir))  # one writer per run dir, until we return
+        except RunDirBusy as err:
+            _fail(str(err))
+        if not resume and RunDir(run_dir).metrics.exists():  # another run finished here meanwhile
+            _fail(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        _run_locked(cfg, run_dir, resume=resume)
+
+
+def _run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
+    from fedrai.progress import rounds_table
+    from fedrai.run_dir import RunDir
+    from fedrai.runtime import SimulationError, run_simulation
+
     console.print(
         f"[bold]fedrai[/] {cfg.name}: {cfg.federation.num_clients} clients x {cfg.federation.num_rounds} rounds, "
         f"strategy {cfg.strategy.name}, model {cfg.model.name_or_path} -> {run_dir}"
@@ -121,7 +146,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
                 console.print(line[line.index("[fedrai]") :], highlight=False, markup=False)
                 status.update(f"round {line.split()[2] if len(line.split()) > 2 else ''} done; training...")
             elif "ERROR" in line or "Traceback" in line:
-                console.print(f"[red]{line}[/]", highlight=False)
+                console.print(Text(line, style="red"), highlight=False)
 
         try:
             result = run_simulation(cfg, run_dir, resume=resume, on_output=show)

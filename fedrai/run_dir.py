@@ -22,6 +22,8 @@ from typing import Any
 from fedrai import checkpoint as ckpt_format
 from fedrai.checkpoint import Checkpoint
 
+from fedrai.private_files import private_dir
+
 
 class RunDir:
     def __init__(self, path: str | Path) -> None:
@@ -73,6 +75,7 @@ class RunDir:
         self.metrics.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
     def save_checkpoint(self, ckpt: Checkpoint) -> None:
+        private_dir(self.checkpoint)
         ckpt_format.save(self.checkpoint, ckpt)
 
     def load_checkpoint(self) -> Checkpoint:

@@ -44,6 +44,7 @@ import typer
 
 from fedrai.checkpoint import exists as checkpoint_exists
 from fedrai.config import ConfigError, ExperimentConfig, apply_override, read_toml
+from fedrai.run_lock import RunDirBusy, run_dir_lock
 
 STATUS_FILE = "sweep_status.json"
 REPORT_DIR = "report"
@@ -527,7 +528,17 @@ def execute_sweep(
 
     _fetch_assets(cells)
     out = plan.out_dir
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_dir_lock(out):  # one sweep per sweep dir (each cell's run also locks its run dir)
+            return _execute_locked(plan, cells, outcome, log)
+    except RunDirBusy as err:
+        raise SweepError(str(err)) from None
+
+
+def _execute_locked(
+    plan: SweepPlan, cells: Sequence[Cell], outcome: SweepOutcome, log: Callable[[str], None]
+) -> SweepOutcome:
+    out = plan.out_dir
     status = StatusFile(out, plan)
     status.write()
     started = time.monotonic()
@@ -559,7 +570,8 @@ def execute_sweep(
         t0 = time.monotonic()
         try:
             if cell.base_model:
-                run_base_model(cell)
+                with run_dir_lock(cell.run_dir):
+                    run_base_model(cell)
             else:
                 if state == "new":
                     _clear_partial(cell.run_dir)

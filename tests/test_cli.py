@@ -41,3 +41,12 @@ def test_every_command_is_mounted():
     result = runner.invoke(app, ["--help"])
     for command in ("run", "demo", "eval", "report", "sweep", "assets", "config", "safety"):
         assert command in result.output
+
+
+def test_error_text_is_printed_literally(tmp_path: Path):
+    """A message holding rich markup (``[/v1/control/list-runs]``) is printed as is, not parsed."""
+    exp = tmp_path / "ok.toml"
+    exp.write_text('name = "x"\n', encoding="utf-8")
+    result = runner.invoke(app, ["config", "check", str(exp), "--set", "[/v1/control/list-runs]=1"])
+    assert result.exit_code == 2, result.output
+    assert "[/v1/control/list" in result.output and "MarkupError" not in repr(result.exception)

@@ -42,6 +42,8 @@ def run_dir(tiny_model_dir: Path, tmp_path: Path) -> Path:
                 "benign_final": 3,
                 "max_new_tokens": 5,
                 "batch_size": 2,
+                "hhh_per_round": 0,  # HHH has its own tests; CI does not fetch its 358 MB asset
+                "hhh_final": 0,
             },
             "output": {"dir": str(run)},
         }

@@ -101,3 +101,26 @@ def test_cli_app_has_both_commands(tmp_path: Path) -> None:
     assert out.exit_code == 0 and "score" in out.output and "train-filter" in out.output
     bad = runner.invoke(app, ["score", str(tmp_path / "x.jsonl"), "--backend", "nope"])
     assert bad.exit_code != 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("empty.jsonl", b"", "no usable rows"),
+        ("wrong.csv", b"question,answer\nhow?,like this\n", "columns: answer, question"),
+        ("latin1.jsonl", b'{"prompt": "caf\xe9?", "response": "ol\xe9"}\n', "no usable rows"),
+    ],
+)
+def test_score_bad_files_get_one_line_errors(tmp_path: Path, name: str, content: bytes, needle: str) -> None:
+    from typer.testing import CliRunner
+
+    from fedrai.cli import _mount_optional
+    from fedrai.cli import app as main_app
+
+    _mount_optional()
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = CliRunner().invoke(main_app, ["safety", "score", str(path), "--out", str(tmp_path / "o")])
+    out = result.output.strip()
+    assert result.exit_code == 2, (out, result.exception)
+    assert out.startswith("error:") and len(out.splitlines()) == 1 and needle in out and name in out, out

@@ -373,3 +373,15 @@ def test_an_old_pickle_checkpoint_fails_its_cell_before_anything_runs(tmp_path: 
     outcome = sw.execute_sweep(path, out, log=lines.append)
     assert outcome.failed == [old.id] and old.id not in dict(fakes.calls)
     assert any(old.id in line and "pickle format" in line for line in lines)
+
+
+def test_a_second_sweep_into_a_busy_sweep_dir_is_refused(tmp_path: Path) -> None:
+    from tests.test_run_lock import hold_lock
+
+    holder = hold_lock(tmp_path / "out")
+    try:
+        with pytest.raises(sw.SweepError, match=rf"pid {holder.pid} on "):
+            sw.execute_sweep(_sweep(tmp_path), tmp_path / "out")
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)

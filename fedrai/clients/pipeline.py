@@ -14,6 +14,7 @@ from typing import Any
 
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
+from fedrai.private_files import private_dir, write_private_text
 
 
 def load_client_rows(cfg: ExperimentConfig, partition_id: int, node_config: dict[str, Any]) -> list[Row]:
@@ -86,8 +87,6 @@ def cached_guard(
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a torn write from a killed process: compute again
     rows, counts = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"rows": rows, "counts": counts}), encoding="utf-8")
-    tmp.replace(path)  # atomic: a reader sees the old state or the whole new file
+    private_dir(path.parent)
+    write_private_text(path, json.dumps({"rows": rows, "counts": counts}))  # atomic: old or whole new
     return rows, counts

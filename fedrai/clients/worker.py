@@ -16,6 +16,7 @@ import torch
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
 from fedrai.model import load_model
+from fedrai.private_files import private_dir
 
 _CONFIGS: dict[str, ExperimentConfig] = {}
 _WORKERS: dict[str, Worker] = {}
@@ -66,5 +67,4 @@ def client_state_dir(run_config: dict[str, Any], node_config: dict[str, Any], pa
         # as the ServerApp resolves it (so the audit lands in RUN_DIR, not in the working dir).
         run_dir = str(run_config.get("run-dir", "") or config_from_run_config(run_config).run_dir())
         path = Path(run_dir) / "clients" / f"client-{partition_id}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path)  # original texts live here: owner only

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from fedrai.cli import SetOption, _fail, console, load_experiment
+from fedrai.private_files import private_dir
 
 # Shared by the commands that talk to a SuperLink.
 SuperLinkOption = Annotated[str, typer.Option(help="SuperLink address HOST:PORT.")]
@@ -88,7 +90,7 @@ def site(
         _fail(str(err))
         return
     console.print(f"pre-flight ok: {rows} rows in {data}; SuperLink {superlink} verified against {ca}")
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)  # the site's audit and guarded rows: owner only
     node_config: dict[str, str | int] = {
         "data-path": str(data.resolve()),
         "state-dir": str(state_dir.resolve()),
@@ -196,4 +198,4 @@ def _show(line: str) -> None:
     if "[fedrai]" in line:
         console.print(line[line.index("[fedrai]") :], highlight=False, markup=False)
     elif "ERROR" in line or "Traceback" in line:
-        console.print(f"[red]{line}[/]", highlight=False, markup=False)
+        console.print(Text(line, style="red"), highlight=False)

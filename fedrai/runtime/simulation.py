@@ -44,6 +44,7 @@ import psutil
 import tomli_w
 
 from fedrai.config import ExperimentConfig
+from fedrai.run_lock import run_dir_lock
 from fedrai.runtime.credentials import TlsFiles
 
 DEFAULT_COMPONENTS: tuple[str, str] = ("fedrai.server_app:app", "fedrai.client_app:app")
@@ -96,6 +97,7 @@ class SuperLinkHandle:
     log_path: Path
     start_seconds: float
     tracker: ProcessTracker = field(repr=False)
+    watchdog: Watchdog | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -103,14 +105,20 @@ class SuperLinkHandle:
 
 
 # --------------------------------------------------------------------------- app dir and config
-def build_run_config(config: ExperimentConfig, run_dir: Path, *, resume: bool = False) -> dict[str, Any]:
-    """The ``[tool.flwr.app.config]`` of a run: the whole resolved config travels as one TOML string."""
+def build_run_config(
+    config: ExperimentConfig, run_dir: Path, *, resume: bool = False, lock_token: str = ""
+) -> dict[str, Any]:
+    """The ``[tool.flwr.app.config]`` of a run: the whole resolved config travels as one TOML string.
+
+    ``lock_token``: the token of the run-dir lock this process holds; the ServerApp writes under it.
+    """
     return {
         "config-toml": config.to_toml(),
         "experiment": "",
         "set": "",
         "resume": bool(resume),
         "run-dir": str(Path(run_dir).resolve()),
+        "lock-token": lock_token,
     }
 
 
@@ -235,6 +243,44 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 # --------------------------------------------------------------------------- processes
+class Watchdog:
+    """Our end of a :mod:`fedrai.runtime.watchdog` process: it stops what we watch once we are gone.
+
+    Closing the pipe (:meth:`close`, or the kernel when this process dies by any signal, SIGKILL
+    included) makes the watchdog stop every watched process and its descendants within seconds.
+    """
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "fedrai.runtime.watchdog"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+            start_new_session=True,  # a terminal's Ctrl-C to our group must not stop it first
+        )
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def watch(self, pid: int) -> None:
+        assert self._proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self._proc.stdin.write(f"{pid}\n".encode())
+            self._proc.stdin.flush()
+
+    def close(self, timeout_s: float = 15.0) -> None:
+        """Close the pipe and wait for the watchdog (it stops whatever is still alive, then exits)."""
+        with contextlib.suppress(OSError):
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=5.0)
+
+
 class ProcessTracker:
     """Samples a process's descendants in the background, so orphans are still known at teardown."""
 
@@ -431,6 +477,8 @@ def managed_superlink(
                 cwd=str(Path(cwd) if cwd is not None else Path.cwd()),
                 start_new_session=True,
             )
+        watchdog = Watchdog()
+        watchdog.watch(proc.pid)
         tracker = ProcessTracker(proc.pid).start()
         try:
             deadline = t0 + startup_timeout_s
@@ -444,7 +492,7 @@ def managed_superlink(
                 last_error = f"flower-superlink not healthy at {address} after {startup_timeout_s:.0f} s"
                 continue
             write_flower_config(flwr_home, address, root_certificates=ca)
-            handle = SuperLinkHandle(proc, address, log_path, time.monotonic() - t0, tracker)
+            handle = SuperLinkHandle(proc, address, log_path, time.monotonic() - t0, tracker, watchdog)
             yield handle
             return
         finally:
@@ -453,6 +501,7 @@ def managed_superlink(
             stop_process_tree(proc.pid, grace_s=grace_s, extra=tracker.processes())
             with contextlib.suppress(Exception):
                 proc.wait(timeout=5.0)
+            watchdog.close()
     raise SimulationError(f"{last_error}\n--- {log_path} (last lines) ---\n{tail(log_path)}")
 
 
@@ -483,13 +532,30 @@ def run_simulation(
     ``on_output``; SuperLink/SuperExec/simulation console output goes to ``run_dir/superlink.log``.
     Raises :class:`SimulationError` (with log tails) when the SuperLink does not start, the run
     does not finish as ``completed``, or ``timeout_s`` passes. Every process is stopped on return,
-    on error and on KeyboardInterrupt. ``components`` swaps the ServerApp/ClientApp (tests use a toy
-    app); ``env`` replaces our environment for the Flower processes; ``cwd`` is theirs (default: ours).
+    on error and on KeyboardInterrupt. Holds the run dir's writer lock throughout (raises
+    :class:`~fedrai.run_lock.RunDirBusy` when another process writes it). ``components`` swaps
+    the ServerApp/ClientApp (tests use a toy app); ``env`` replaces our environment for the
+    Flower processes; ``cwd`` is theirs (default: ours).
     """
+    with run_dir_lock(run_dir) as lock_token:
+        return _run_simulation_locked(
+            config, Path(run_dir).resolve(), resume, on_output, timeout_s, components, env, cwd, lock_token
+        )
+
+
+def _run_simulation_locked(
+    config: ExperimentConfig,
+    run_dir: Path,
+    resume: bool,
+    on_output: Callable[[str], None] | None,
+    timeout_s: float | None,
+    components: tuple[str, str],
+    env: dict[str, str] | None,
+    cwd: Path | None,
+    lock_token: str,
+) -> SimulationResult:
     t_start = time.monotonic()
     deadline = None if timeout_s is None else t_start + timeout_s
-    run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     fed = config.federation
     ray_cpus = available_cpus()
     if fed.cpus_per_client > ray_cpus:
@@ -497,7 +563,8 @@ def run_simulation(
             f"federation.cpus_per_client = {fed.cpus_per_client} exceeds the {ray_cpus} CPUs available: "
             "Ray could never schedule a ClientApp"
         )
-    app_dir = write_app_dir(run_dir, build_run_config(config, run_dir, resume=resume), components)
+    run_config = build_run_config(config, run_dir, resume=resume, lock_token=lock_token)
+    app_dir = write_app_dir(run_dir, run_config, components)
     flwr_home = run_dir / FLWR_HOME_NAME
     log_path = run_dir / FLOWER_LOG
     superlink_log = run_dir / SUPERLINK_LOG
@@ -521,6 +588,7 @@ def run_simulation(
             deadline=deadline,
             tracker=link.tracker,
             superlink_log=superlink_log,
+            watchdog=link.watchdog,
         )
         if returncode != 0:
             raise SimulationError(
@@ -557,9 +625,15 @@ def stream_flwr_run(
     deadline: float | None,
     tracker: ProcessTracker | None,
     superlink_log: Path,
+    watchdog: Watchdog | None = None,
 ) -> tuple[int, int | None]:
-    """Run ``cmd``, tee its lines to ``log_path``/``on_output``; enforce the deadline; return (rc, run id)."""
+    """Run ``cmd``, tee its lines to ``log_path``/``on_output``; enforce the deadline; return (rc, run id).
+
+    With a ``tracker``, a ``flwr-simulation`` process that dies while the stream goes on (killed,
+    OOM) fails the run within seconds; Flower itself notices only after a heartbeat timeout (~1 min).
+    """
     run_id: int | None = None
+    simulation = _SimulationWatch(tracker) if tracker is not None else None
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
@@ -577,11 +651,25 @@ def stream_flwr_run(
             lines.put(_ANSI_RE.sub("", raw.decode("utf-8", errors="replace")))
         lines.put(None)
 
+    if watchdog is not None:
+        watchdog.watch(proc.pid)
     reader = threading.Thread(target=pump, name="flwr-run-output", daemon=True)
     reader.start()
     try:
         with open(log_path, "a", encoding="utf-8") as log:
             while True:
+                if simulation is not None and simulation.dead_for() > SIMULATION_DEATH_GRACE_S:
+                    status = _status_once(run_id, env, cwd) if run_id is not None else ""
+                    if status.endswith(":completed"):
+                        return 0, run_id  # it finished; only the log stream lingered
+                    raise SimulationError(
+                        failure_message(
+                            f"flwr-simulation (pid {simulation.pid}) exited before the run finished "
+                            f"(status {status or 'unknown'!r})",
+                            log_path,
+                            superlink_log,
+                        )
+                    )
                 wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
                 try:
                     line = lines.get(timeout=wait)
@@ -617,18 +705,65 @@ def run_status(run_id: int, env: dict[str, str], cwd: Path) -> str:
     only reliable verdict.
     """
 
-    cmd = [executable("flwr"), "ls", CONNECTION_NAME, "--run-id", str(run_id), "--format", "json"]
+    status = ""
     for _ in range(20):  # the status flips to finished shortly after the log stream ends
-        out = subprocess.run(cmd, env=env, cwd=str(cwd), capture_output=True, text=True, timeout=60)
-        try:
-            runs = json.loads(out.stdout[out.stdout.index("{") :]).get("runs", [])
-        except ValueError:
-            runs = []
-        status = str(runs[0].get("status", "")) if runs else ""
+        status = _status_once(run_id, env, cwd)
         if status.startswith("finished"):
             return status
         time.sleep(0.5)
     return status
+
+
+def _status_once(run_id: int, env: dict[str, str], cwd: Path) -> str:
+    cmd = [executable("flwr"), "ls", CONNECTION_NAME, "--run-id", str(run_id), "--format", "json"]
+    out = subprocess.run(cmd, env=env, cwd=str(cwd), capture_output=True, text=True, timeout=60)
+    try:
+        runs = json.loads(out.stdout[out.stdout.index("{") :]).get("runs", [])
+    except ValueError:
+        runs = []
+    return str(runs[0].get("status", "")) if runs else ""
+
+
+SIMULATION_DEATH_GRACE_S = 3.0
+
+
+class _SimulationWatch:
+    """Finds the run's ``flwr-simulation`` among the tracked processes and says how long it is dead."""
+
+    def __init__(self, tracker: ProcessTracker) -> None:
+        self.tracker = tracker
+        self.proc: psutil.Process | None = None
+        self._checked: set[int] = set()
+        self._dead_since: float | None = None
+        self._next = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def dead_for(self) -> float:
+        now = time.monotonic()
+        if now < self._next:
+            return 0.0 if self._dead_since is None else now - self._dead_since
+        self._next = now + 0.5
+        if self.proc is None:
+            for proc in self.tracker.processes():
+                if proc.pid not in self._checked:
+                    self._checked.add(proc.pid)
+                    if _is_simulation(proc):
+                        self.proc = proc
+                        break
+            return 0.0
+        if self._dead_since is None and not _alive([self.proc]):
+            self._dead_since = now
+        return 0.0 if self._dead_since is None else now - self._dead_since
+
+
+def _is_simulation(proc: psutil.Process) -> bool:
+    try:
+        return any(Path(arg).name == "flwr-simulation" for arg in proc.cmdline()[:3])
+    except psutil.Error:
+        return False
 
 
 def failure_message(what: str, flower_log: Path, superlink_log: Path) -> str:

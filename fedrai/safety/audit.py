@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fedrai.private_files import open_private, private_dir
+
 AUDIT_FILE = "safety_audit.jsonl"
 
 
@@ -34,9 +36,9 @@ class AuditLog:
             records = [records]
         if not records:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         now = time.time()
-        with open(self.path, "a", encoding="utf-8") as f:
+        with open_private(self.path, "a") as f:
             for rec in records:
                 if rec.get("action") == "keep" and not self.include_kept_text:
                     rec = {k: v for k, v in rec.items() if k not in ("prompt", "response")}

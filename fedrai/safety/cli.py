@@ -35,7 +35,10 @@ def score(
     response_field: Annotated[str, typer.Option(help="Response column.")] = "response",
 ) -> None:
     """Score every row of FILE with the filter; no training, nothing leaves the machine."""
+    from fedrai.assets import AssetError
+    from fedrai.cli import fail
     from fedrai.config import DataConfig
+    from fedrai.data.loading import DataError
     from fedrai.safety.score import score_file
 
     fields: dict[str, object] = {
@@ -55,8 +58,11 @@ def score(
     data_cfg = DataConfig(on_bad_row="skip", prompt_field=prompt_field, response_field=response_field)
     from fedrai.quiet import routed_warnings
 
-    with routed_warnings(out / "warnings.log") as routed:  # library warnings off the console
-        summary = score_file(file, cfg, out, data_cfg=data_cfg)
+    try:
+        with routed_warnings(out / "warnings.log") as routed:  # library warnings off the console
+            summary = score_file(file, cfg, out, data_cfg=data_cfg)
+    except (DataError, AssetError, OSError) as err:  # empty file, wrong columns, unreadable: one line
+        fail(" ".join(str(err).split()))
     typer.echo(
         json.dumps({k: summary[k] for k in ("rows", "skipped_rows", "flagged_share", "counts")}, indent=2)
     )

@@ -19,6 +19,7 @@ from typing import Any
 from fedrai.assets import is_embedded, resolve
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
+from fedrai.private_files import open_private, private_dir
 from fedrai.safety.cai.client import constitution_for
 from fedrai.safety.cai.dpo import dpo_pairs, train_dpo
 from fedrai.safety.cai.engine import Audit, CAIEngine, Scorer
@@ -99,11 +100,11 @@ class _JsonlAudit:
     """Fallback audit (one JSONL file) for when fedrai.safety.audit is not available."""
 
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
         self.path = directory / "cai-audit.jsonl"
 
     def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
+        with open_private(self.path, "a") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
