@@ -21,7 +21,6 @@ from typing import Any
 
 from fedrai import checkpoint as ckpt_format
 from fedrai.checkpoint import Checkpoint
-
 from fedrai.private_files import private_dir
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from fedrai.checkpoint import Checkpoint
 from fedrai.clients.pipeline import cached_guard
 from fedrai.clients.worker import client_state_dir
-from fedrai.checkpoint import Checkpoint
 from fedrai.run_dir import RunDir
 from fedrai.safety.audit import AuditLog
 
