@@ -89,7 +89,7 @@ def demo(
 
 def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
     from fedrai.assets import AssetError, fetch_for
-    from fedrai.progress import rounds_table
+    from fedrai.progress import guard_effect_lines, rounds_table
     from fedrai.run_dir import RunDir
     from fedrai.runtime import SimulationError, run_simulation
 
@@ -117,6 +117,8 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
             return
     rows = RunDir(run_dir).read_metrics()
     console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)"))
+    for line in guard_effect_lines(rows):
+        console.print(line, highlight=False, markup=False)
     console.print(f"run dir: {run_dir}   (flower log: {result.log_path})")
 
 

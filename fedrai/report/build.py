@@ -10,8 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fedrai.report.plots import CURVES, plot_curves, plot_overview, plot_tradeoff
+from fedrai.report.plots import (
+    CURVES,
+    plot_curves,
+    plot_overview,
+    plot_spread_curves,
+    plot_spread_tradeoff,
+    plot_tradeoff,
+)
 from fedrai.report.runs import Run, load_run
+from fedrai.report.seeds import group_by_setting, has_seeds
 
 # (header, metric key, kind): kind "pct" shows x100 with one decimal, "num" three decimals.
 TABLE_COLUMNS: list[tuple[str, str, str]] = [
@@ -19,6 +27,7 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("AdvBench judge-safe %", "advbench.judge_safe_rate", "pct"),
     ("AdvBench refusal % (OpenFedLLM rule)", "advbench.refusal_rate_openfedllm", "pct"),
     ("Benign refusal % (MT-Bench)", "benign.refusal_rate", "pct"),
+    ("Safe-alarming refusal %", "alarming.refusal_rate", "pct"),
     ("Held-out loss", "heldout.loss", "num"),
 ]
 
@@ -27,6 +36,7 @@ ROUND_COLUMNS: list[tuple[str, str, str]] = [
     ("AdvBench refusal %", "advbench.refusal_rate", "pct"),
     ("judge-safe %", "advbench.judge_safe_rate", "pct"),
     ("benign refusal %", "benign.refusal_rate", "pct"),
+    ("safe-alarming refusal %", "alarming.refusal_rate", "pct"),
     ("held-out loss", "heldout.loss", "num"),
     ("clients", "clients", "int"),
     ("failures", "failures", "int"),
@@ -53,6 +63,14 @@ def build_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
     tradeoff = plot_tradeoff(runs, out / "tradeoff.png")
     if tradeoff is not None:
         images.insert(0, ("Safety vs over-refusal, per round", tradeoff))
+    if has_seeds(runs):
+        spread_png = plot_spread_tradeoff(runs, out / "tradeoff_seeds.png")
+        if spread_png is not None:
+            images.insert(0, ("Safety vs over-refusal, mean and min-max over seeds", spread_png))
+        for curve in CURVES:
+            png = plot_spread_curves(runs, curve, out / f"{curve.file}_seeds.png")
+            if png is not None:
+                images.append((curve.title + ", mean and min-max over seeds", png))
     report = out / "report.md"
     report.write_text(render_markdown(runs, images, overview, out), encoding="utf-8")
     return report
@@ -63,6 +81,14 @@ def render_markdown(
 ) -> str:
     lines = ["# fedrai report", ""]
     lines += [f"{len(runs)} run(s): " + ", ".join(f"`{r.path}`" for r in runs), ""]
+    if has_seeds(runs):
+        lines += ["## Mean over seeds", ""]
+        lines += _seed_table(runs)
+        lines += [
+            "",
+            "Each cell: mean over the seeds, then [min-max]. † as below (a per-round subset figure).",
+            "",
+        ]
     lines += ["## Results", ""]
     lines += _comparison_table(runs)
     lines += [
@@ -81,7 +107,7 @@ def render_markdown(
         if overview is not None:
             lines += [f"![per-round curves]({overview.relative_to(out)})", ""]
         for title, png in images:
-            if png.name == "tradeoff.png":  # the trade-off is the picture a reader needs first
+            if png.name in ("tradeoff.png", "tradeoff_seeds.png"):  # the picture a reader needs first
                 lines += [f"![{title}]({png.relative_to(out)})", ""]
         for title, png in images:
             lines += [f"- [{title}]({png.relative_to(out)})"]
@@ -131,6 +157,27 @@ def _comparison_table(runs: Sequence[Run]) -> list[str]:
         if gate_column:
             gated = run.gated_rounds()
             cells.append("–" if gated is None else str(gated))
+        rows.append(cells)
+    return _md_table(header, rows)
+
+
+def _seed_table(runs: Sequence[Run]) -> list[str]:
+    groups = group_by_setting(runs)
+    columns = [c for c in TABLE_COLUMNS if any(g.final(c[1])[0] is not None for g in groups)]
+    header = ["Setting", "Aggregation", "Seeds"] + [c[0] for c in columns]
+    rows = []
+    for g in groups:
+        cells = [g.setting, g.strategy, ", ".join(str(s) for s in g.seeds())]
+        for _, key, kind in columns:
+            sp, is_final = g.final(key)
+            if sp is None:
+                cells.append("–")
+                continue
+            mark = "" if is_final else "†"
+            text = _fmt(sp.mean, kind) + mark
+            if sp.n > 1:
+                text += f" [{_fmt(sp.low, kind)}-{_fmt(sp.high, kind)}]"
+            cells.append(text)
         rows.append(cells)
     return _md_table(header, rows)
 

@@ -24,6 +24,7 @@ from fedrai.safety.cai.dpo import dpo_pairs, train_dpo
 from fedrai.safety.cai.engine import Audit, CAIEngine, Scorer
 from fedrai.safety.cai.llm import Critic, GenerateFn, SelfModel, build_critic
 
+POOL_SOURCE = "embedded:redteam-pool"
 _PROMPT_COLUMNS = (
     "forbidden_prompt",
     "prompt",
@@ -41,8 +42,13 @@ class PromptSourceError(ValueError):
 
 
 def load_red_team_prompts(source: str) -> list[str]:
-    """Prompts from ``embedded:strongreject`` / ``embedded:harmbench`` / ``embedded:advbench``, a
+    """Prompts from ``embedded:redteam-pool`` (every offline source but AdvBench, de-duplicated against it:
+    :mod:`fedrai.safety.redteam`), ``embedded:strongreject`` / ``embedded:harmbench`` / ``embedded:advbench``, a
     CSV / TXT / JSON / JSONL / pyrit-YAML file, or a hub dataset id (first matching text column)."""
+    if source == POOL_SOURCE:
+        from fedrai.safety.redteam import load_pool
+
+        return load_pool()[0]
     path = Path(resolve(source))
     if path.is_file():
         prompts = _prompts_from_file(path)
@@ -147,6 +153,11 @@ class ServerCAI:
             from fedrai.data.client_data import server_benign_rows
 
             self.benign = server_benign_rows(cfg, cfg.cai.server_benign_source)
+        self.contrast: list[Row] = []
+        if cfg.cai.server_contrast_per_round > 0:
+            from fedrai.data.client_data import contrast_train_rows
+
+            self.contrast = contrast_train_rows(cfg.seed)
 
     def draw(self, server_round: int) -> list[str]:
         """The round's prompts: seeded by (seed, round), so reruns and strategies see the same ones."""
@@ -154,10 +165,13 @@ class ServerCAI:
         return random.Random(self.cfg.seed * 1_000_003 + server_round).sample(self.prompts, k)
 
     def draw_benign(self, server_round: int) -> list[Row]:
-        """The round's benign anchor rows (seeded like the red-team prompts)."""
+        """The round's benign anchor rows, then its contrast rows (each seeded by seed and round)."""
         k = min(self.cfg.cai.server_benign_per_round, len(self.benign))
         rng = random.Random(f"{self.cfg.seed}:{server_round}:benign")
-        return [dict(r) for r in rng.sample(self.benign, k)]  # type: ignore[misc]
+        rows = [dict(r) for r in rng.sample(self.benign, k)]
+        k = min(self.cfg.cai.server_contrast_per_round, len(self.contrast))
+        rng = random.Random(f"{self.cfg.seed}:{server_round}:contrast")
+        return rows + [dict(r) for r in rng.sample(self.contrast, k)]  # type: ignore[misc]
 
     def benign_pairs(self, rows: list[Row]) -> list[dict[str, Any]]:
         """Benign prompt: its reference answer preferred over a refusal (teaches when not to refuse)."""
