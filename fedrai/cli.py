@@ -118,7 +118,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
     rows = RunDir(run_dir).read_metrics()
     console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)"))
     for line in guard_effect_lines(rows):
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"run dir: {run_dir}   (flower log: {result.log_path})")
 
 

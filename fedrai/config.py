@@ -345,6 +345,11 @@ class CAIConfig(_Section):
         50, ge=0, description="Server tuning steps on revisions per round (the paper: 50)."
     )
     server_learning_rate: float = Field(1e-4, gt=0.0, description="Learning rate of server-side tuning.")
+    server_assume_harmful: bool = Field(
+        False,
+        description="Treat every server red-team answer that is not already a refusal as unsafe (revise it or "
+        "fall back to a refusal), instead of asking the filter: the prompts are harmful by construction.",
+    )
     server_contrast_per_round: int = Field(
         0,
         ge=0,

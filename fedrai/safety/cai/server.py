@@ -19,6 +19,7 @@ from typing import Any
 from fedrai.assets import is_embedded, resolve
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
+from fedrai.evaluation.scorers import is_refusal
 from fedrai.safety.cai.client import constitution_for
 from fedrai.safety.cai.dpo import dpo_pairs, train_dpo
 from fedrai.safety.cai.engine import Audit, CAIEngine, Scorer
@@ -213,11 +214,15 @@ class ServerCAI:
             audit_context={"placement": "server", "round": server_round},
         )
         seed = self.cfg.seed * 1_000_003 + server_round
+        # Red-team prompts are harmful by construction: with server_assume_harmful a compliant answer is
+        # never kept because a filter missed it (a kept compliance would be trained on as a target).
+        unsafe = [not is_refusal(o) for o in originals] if cai.server_assume_harmful else None
         result = engine.run(
             conversations,
             list(originals),
             seed=seed,
             ids=[f"server:{server_round}:{i}" for i in range(len(prompts))],
+            original_unsafe=unsafe,
         )
         counts = result.counts
         counts.generated_responses += len(prompts)
