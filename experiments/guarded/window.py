@@ -93,10 +93,14 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=4, help="evaluate after each chunk of CHUNK steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--result", default="experiments/results/guarded/window.json")
+    ap.add_argument("--merge-only", action="store_true", help="write the result from what OUT holds now")
     args = ap.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.merge_only:
+        merge(args, out, args.arms.split(","))
+        return
     adv = seeded_subset(load_advbench_goals("embedded:advbench"), N_ADV, args.seed)
     mt = seeded_subset(load_benign_prompts("embedded:mtbench"), N_MT, args.seed + 1)
     alarm = seeded_subset([r["prompt"] for r in safe_alarming_prompts("eval", 0)], N_ALARM, args.seed + 2)
@@ -165,6 +169,11 @@ def main() -> None:
             done["points"].append(point)
             path.write_text(json.dumps(done))
             print(arm, point, flush=True)
+    merge(args, out, arms)
+
+
+def merge(args: argparse.Namespace, out: Path, arms: list[str]) -> None:
+    """OUT's per-arm points (as far as they got) -> the result JSON."""
     _, report = load_pool()
     merged = {
         "what": __doc__.strip().splitlines()[0],
@@ -176,9 +185,9 @@ def main() -> None:
             "lora_r": 16,
             "seed": args.seed,
             "eval": {
-                "advbench": len(adv),
-                "mtbench": len(mt),
-                "alarming_eval": len(alarm),
+                "advbench": N_ADV,
+                "mtbench": N_MT,
+                "alarming_eval": N_ALARM,
                 "max_new_tokens": 32,
             },
             "arms": {
