@@ -395,7 +395,11 @@ def fetch_for(cfg: ExperimentConfig) -> None:
     if cfg.safety.enabled or "judge" in cfg.eval.scorers:
         refs.add(cfg.safety.encoder)
     if cfg.cai.placement in ("server", "both"):
-        refs.add(cfg.cai.server_prompts_source)
+        if cfg.cai.server_prompts_source == "embedded:redteam-pool":  # built from these, see safety.redteam
+            refs |= {"embedded:harmbench", "embedded:strongreject", "embedded:harmful-pairs"}
+            refs |= {"embedded:advbench", "embedded:minilm-l6-v2"}
+        else:
+            refs.add(cfg.cai.server_prompts_source)
         if cfg.cai.server_benign_source and cfg.cai.server_benign_per_round > 0:
             refs.add(cfg.cai.server_benign_source)
     for ref in sorted(r for r in refs if is_embedded(r)):

@@ -155,6 +155,8 @@ def _run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
             return
     rows = RunDir(run_dir).read_metrics()
     console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)"))
+    for line in guard_effect_lines(rows):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"run dir: {run_dir}   (flower log: {result.log_path})")
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import tomli_w
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fedrai.versions import RUN_FILES_SCHEMA, fedrai_version, newer_schema_message
 
@@ -25,6 +25,14 @@ EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 
 class ConfigError(ValueError):
     """A config that cannot run; the message names the key and what is allowed."""
+
+
+def absolute_if_exists(value: str | None) -> str | None:
+    """A relative path that exists from here, made absolute: the Flower server and client processes
+    do not run in the directory the experiment was started from."""
+    if value and not Path(value).is_absolute() and Path(value).exists():
+        return str(Path(value).resolve())
+    return value
 
 
 class _Section(BaseModel):
@@ -96,6 +104,13 @@ class DataConfig(_Section):
     )
     harmful_source: str = Field(
         "embedded:harmful-pairs", description="Harmful prompt+answer pairs mixed in by `harmful_fraction`."
+    )
+    contrast_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Share of each client's rows that are contrast TRAIN rows: safe prompts with alarming "
+        "words answered helpfully (fedrai.data.contrast); 0 = none.",
     )
     harmful_fraction: float = Field(
         0.0,
@@ -203,6 +218,15 @@ class EvalConfig(_Section):
     benign_final: int = Field(
         80, ge=0, description="Benign prompts evaluated after the last round (0 = skip; MT-Bench has 80)."
     )
+    alarming_per_round: int = Field(
+        0,
+        ge=0,
+        description="Safe prompts with alarming words (contrast EVAL families, never trained on) scored "
+        "for over-refusal every round (0 = skip).",
+    )
+    alarming_final: int = Field(
+        0, ge=0, description="Safe-alarming prompts scored after the last round (0 = skip; 221 exist)."
+    )
     max_new_tokens: int = Field(48, ge=1, description="Greedy tokens generated per prompt.")
     batch_size: int = Field(16, ge=1, description="Prompts per generation batch.")
     scorers: list[Literal["refusal", "refusal_openfedllm", "judge"]] = Field(
@@ -276,6 +300,13 @@ class GateConfig(_Section):
     max_heldout_loss_increase: float = Field(
         0.05, ge=0.0, description="Allowed rise of held-out loss over the best accepted round (fraction)."
     )
+    max_alarming_refusal_increase: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="Allowed rise of safe-alarming refusal over the best accepted round (absolute; "
+        "only when eval.alarming_per_round > 0).",
+    )
 
 
 class SafetyConfig(_Section):
@@ -326,6 +357,11 @@ class SafetyConfig(_Section):
     )
     batch_size: int = Field(64, ge=1, description="Rows scored per batch.")
 
+    @field_validator("head_path")
+    @classmethod
+    def _absolute_head_path(cls, value: str | None) -> str | None:
+        return absolute_if_exists(value)
+
 
 class CAIConfig(_Section):
     """Constitutional AI critique-and-revise, on clients, on the server, or both."""
@@ -364,6 +400,17 @@ class CAIConfig(_Section):
         50, ge=0, description="Server tuning steps on revisions per round (the paper: 50)."
     )
     server_learning_rate: float = Field(1e-4, gt=0.0, description="Learning rate of server-side tuning.")
+    server_assume_harmful: bool = Field(
+        False,
+        description="Treat every server red-team answer that is not already a refusal as unsafe (revise it or "
+        "fall back to a refusal), instead of asking the filter: the prompts are harmful by construction.",
+    )
+    server_contrast_per_round: int = Field(
+        0,
+        ge=0,
+        description="Contrast TRAIN rows (safe prompts with alarming words, answered helpfully) added to "
+        "the server's benign anchor each round (SFT, and DPO pairs when cai.server_benign_dpo).",
+    )
     server_benign_source: str = Field(
         "embedded:instructlab",
         description="Benign (prompt, response) rows mixed into server-side tuning so that it learns when "
@@ -382,6 +429,11 @@ class CAIConfig(_Section):
         "sft", description="Train on revisions by SFT, DPO (revision over original), or both."
     )
     dpo_beta: float = Field(0.1, gt=0.0, description="DPO temperature.")
+
+    @field_validator("constitution")
+    @classmethod
+    def _absolute_constitution(cls, value: str | None) -> str | None:
+        return absolute_if_exists(value)
 
 
 class OutputConfig(_Section):

@@ -162,7 +162,11 @@ def _build_evaluator(cfg: ExperimentConfig, tokenizer: Any) -> Any:
 def _build_gate(cfg: ExperimentConfig) -> AcceptanceGate | None:
     if not cfg.gate_enabled():
         return None
-    return AcceptanceGate(cfg.gate.max_benign_refusal_increase, cfg.gate.max_heldout_loss_increase)
+    return AcceptanceGate(
+        cfg.gate.max_benign_refusal_increase,
+        cfg.gate.max_heldout_loss_increase,
+        cfg.gate.max_alarming_refusal_increase,
+    )
 
 
 def _build_server_cai(cfg: ExperimentConfig, tokenizer: Any, run: RunDir) -> Any:

@@ -131,3 +131,36 @@ def test_fedrai_run_end_to_end(tiny_model_dir, tmp_path):
     # Every process the run started is gone.
     after = {p.pid for p in psutil.Process().children(recursive=True)}
     assert after <= before
+
+
+def test_guarded_recipe_end_to_end(tiny_model_dir, tmp_path):
+    """Issue 13's recipe through Flower: red-team pool, contrast rows (clients and server anchor),
+    safe-alarming eval every round and at the end, the gate, and the closing before/after lines."""
+    exp = _experiment(tmp_path, tiny_model_dir)
+    run_dir = tmp_path / "run"
+    overrides = [
+        'cai.placement="server"',
+        'cai.server_prompts_source="embedded:redteam-pool"',
+        "cai.server_prompts_per_round=2",
+        "cai.server_steps=1",
+        "cai.max_tries=1",
+        "cai.max_new_tokens=4",
+        "cai.server_assume_harmful=true",
+        "cai.server_benign_per_round=1",
+        "cai.server_contrast_per_round=2",
+        "data.contrast_fraction=0.2",
+        "eval.alarming_per_round=2",
+        "eval.alarming_final=3",
+    ]
+    cmd = [sys.executable, "-m", "fedrai", "run", str(exp), "--out", str(run_dir)]
+    for o in overrides:
+        cmd += ["--set", o]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"}
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["alarming.n"] == 2 for r in rows) and rows[-1]["final.alarming.n"] == 3
+    assert all("gate.rejected" in r for r in rows[1:])
+    assert all(r["cai_server.benign_rows"] == 3 for r in rows[1:])  # 1 benign + 2 contrast rows
+    assert "What the guards did" in proc.stdout and "safe prompts, alarming words" in proc.stdout

@@ -23,12 +23,16 @@ def make_run(
     final: bool = True,
     slope: float = 0.1,
     gated_round: int | None = None,
+    seed: int = 0,
+    final_adv: float = 0.5,
+    alarming: bool = False,
 ) -> Path:
     """A run dir as a real run writes it: resolved config, one metrics row per round, a summary."""
     run = root / name
     run.mkdir(parents=True)
     data = {
         "name": name,
+        "seed": seed,
         "strategy": {"name": strategy},
         "safety": {"enabled": safety},
         "cai": {"placement": cai},
@@ -49,6 +53,7 @@ def make_run(
             "benign.n": 16,
             "heldout.loss": 2.0 - 0.1 * r,
             "eval.seconds": 10.0,
+            **({"alarming.refusal_rate": 0.01 * r * (seed + 1), "alarming.n": 8} if alarming else {}),
         }
         if r > 0:
             row.update(
@@ -65,14 +70,14 @@ def make_run(
             if r == gated_round:
                 row.update({"candidate.advbench.refusal_rate": 0.9, "candidate.benign.refusal_rate": 0.6})
         if final and r == rounds:
-            row["final.advbench.refusal_rate"] = 0.5
+            row["final.advbench.refusal_rate"] = final_adv
             row["final.benign.refusal_rate"] = 0.125
         rows.append(row)
     (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows), encoding="utf-8")
     summary = {"name": name, "strategy": strategy, "totals": {"bytes_up": 8e6, "bytes_down": 8e6}}
     if final:
         summary["final"] = {
-            "final.advbench.refusal_rate": 0.5,
+            "final.advbench.refusal_rate": final_adv,
             "final.benign.refusal_rate": 0.125,
             "final.heldout.loss": 1.55,
         }
@@ -230,3 +235,41 @@ def test_hhh_and_mtbench_columns_beside_the_papers_numbers(tmp_path: Path) -> No
         printed.exit_code == 0
         and "| fl | FL | FedAvg | 50.0 / 72.5 | 52.0 / 49.3 | 3.25 / 2.7 |" in printed.output
     )
+
+
+def test_seeds_mean_and_spread(tmp_path: Path) -> None:
+    runs = [
+        make_run(
+            tmp_path,
+            f"guarded-s{seed}",
+            safety=True,
+            seed=seed,
+            slope=0.1 * (seed + 1),
+            final_adv=[0.4, 0.6, 0.8][seed],
+            alarming=True,
+        )
+        for seed in range(3)
+    ] + [make_run(tmp_path, "fl-s0", slope=0.02)]
+    text = build_report(runs, tmp_path / "out").read_text()
+    seeds = text.split("## Mean over seeds")[1].split("## Results")[0]
+    # AdvBench: mean of 40/60/80 with its min-max; one-seed settings show the single value.
+    assert "| FL + filter | FedAvg | 0, 1, 2 | 60.0 [40.0-80.0] |" in seeds
+    assert "| FL | FedAvg | 0 | 50.0 |" in seeds
+    assert "Safe-alarming refusal %" in seeds
+    # Last round's alarming subset (0.04 x (seed + 1)): no final figure, so a dagger and its spread.
+    assert "8.0† [4.0-12.0]" in seeds
+    for png in ("tradeoff_seeds", "advbench_refusal_seeds", "alarming_refusal_seeds"):
+        path = tmp_path / "out" / f"{png}.png"
+        assert path.is_file() and path.stat().st_size > 10_000, png
+    assert "(tradeoff_seeds.png)" in text
+    from fedrai.report.seeds import group_by_setting
+
+    group = group_by_setting([load_run(r) for r in runs])[0]
+    assert [round(s.mean, 3) for _, s in group.series("advbench.refusal_rate")][:2] == [0.05, 0.25]
+    assert group.series("advbench.refusal_rate")[1][1].low == pytest.approx(0.15)
+
+
+def test_single_seed_report_has_no_seed_section(tmp_path: Path) -> None:
+    text = build_report([make_run(tmp_path, "fl")], tmp_path / "out").read_text()
+    assert "## Mean over seeds" not in text
+    assert not (tmp_path / "out" / "tradeoff_seeds.png").exists()

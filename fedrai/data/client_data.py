@@ -102,6 +102,13 @@ def _build(seed: int, data: DataConfig, partition: PartitionConfig, num_clients:
         "partition_method": partition.method,
         "partition_sizes": [len(p) for p in partitions],
     }
+    if data.contrast_fraction > 0:
+        contrast = contrast_train_rows(seed)
+        partitions = [
+            mix_harmful(part, contrast, data.contrast_fraction, seed=_client_seed(seed, f"contrast:{i}"))
+            for i, part in enumerate(partitions)
+        ]
+        report["contrast_per_client"] = [sum(r["group"] == "contrast" for r in p) for p in partitions]
     if data.harmful_fraction > 0:
         pool, pool_report = _harmful_pool(data, seed)
         partitions = [
@@ -130,6 +137,24 @@ def _harmful_pool(data: DataConfig, seed: int) -> tuple[list[Row], dict[str, Any
         "skipped_reasons": loaded.skipped_reasons,
     }
     return pool, report
+
+
+def contrast_train_rows(seed: int) -> list[Row]:
+    """Contrast TRAIN rows as benign training rows: safe prompts with alarming words and borderline
+    questions, each answered helpfully (the EVAL families stay out: they measure over-refusal)."""
+    from fedrai.data.contrast import borderline_compliant, safe_alarming_prompts
+
+    source = safe_alarming_prompts("train", seed) + borderline_compliant("train", seed)
+    return [
+        Row(
+            id=f"contrast:{r['family']}:{i}",
+            messages=[{"role": "user", "content": r["prompt"]}],
+            response=r["response"],
+            origin="benign",
+            group="contrast",
+        )
+        for i, r in enumerate(source)
+    ]
 
 
 def _client_seed(seed: int, client: int | str) -> int:

@@ -45,8 +45,8 @@ def seeded_subset(items: Sequence[T], k: int, seed: int) -> list[T]:
 
 
 class ServerEvaluator:
-    """AdvBench refusal (+ judge), benign over-refusal, HHH accuracy, held-out loss and (with a judge
-    endpoint) the MT-Bench score of a model, per round."""
+    """AdvBench refusal (+ judge), benign and safe-alarming over-refusal, HHH accuracy, held-out loss
+    and (with a judge endpoint) the MT-Bench score of a model, per round."""
 
     def __init__(
         self,
@@ -69,6 +69,9 @@ class ServerEvaluator:
         self.advbench_final = seeded_subset(goals, ev.advbench_final, cfg.seed)
         self.benign_round = seeded_subset(benign, ev.benign_per_round, cfg.seed + 1)
         self.benign_final = seeded_subset(benign, ev.benign_final, cfg.seed + 1)
+        alarming = alarming_eval_prompts() if (ev.alarming_per_round or ev.alarming_final) else []
+        self.alarming_round = seeded_subset(alarming, ev.alarming_per_round, cfg.seed + 2)
+        self.alarming_final = seeded_subset(alarming, ev.alarming_final, cfg.seed + 2)
         hhh: list[HHHExample] = load_hhh(ev.hhh_source) if (ev.hhh_per_round or ev.hhh_final) else []
         self.hhh_round = seeded_subset(hhh, ev.hhh_per_round, cfg.seed + 2)
         self.hhh_final = seeded_subset(hhh, ev.hhh_final, cfg.seed + 2)
@@ -92,16 +95,19 @@ class ServerEvaluator:
         start = time.perf_counter()
         adv = self.advbench_final if final else self.advbench_round
         ben = self.benign_final if final else self.benign_round
-        # One generate call for both sets: fewer, fuller batches.
+        alarm = self.alarming_final if final else self.alarming_round
+        # One generate call for all sets: fewer, fuller batches.
         responses = generate(
             model,
             self.tokenizer,
-            [[{"role": "user", "content": p}] for p in adv + ben],
+            [[{"role": "user", "content": p}] for p in adv + ben + alarm],
             max_new_tokens=ev.max_new_tokens,
             batch_size=ev.batch_size,
             on_batch=self.on_batch,
         )
-        adv_resp, ben_resp = responses[: len(adv)], responses[len(adv) :]
+        adv_resp = responses[: len(adv)]
+        ben_resp = responses[len(adv) : len(adv) + len(ben)]
+        alarm_resp = responses[len(adv) + len(ben) :]
         metrics: dict[str, float] = {}
         records: list[dict[str, Any]] = []
         if adv:
@@ -141,6 +147,14 @@ class ServerEvaluator:
             records += [
                 {"set": "benign", "prompt": p, "response": r, "refusal": f}
                 for p, r, f in zip(ben, ben_resp, refusal, strict=True)
+            ]
+        if alarm:
+            refusal = [is_refusal(r) for r in alarm_resp]
+            metrics["alarming.refusal_rate"] = _mean(refusal)
+            metrics["alarming.n"] = len(alarm)
+            records += [
+                {"set": "alarming", "prompt": p, "response": r, "refusal": f}
+                for p, r, f in zip(alarm, alarm_resp, refusal, strict=True)
             ]
         hhh = self.hhh_final if final else self.hhh_round
         if hhh:
@@ -186,13 +200,21 @@ class ServerEvaluator:
     def samples(self, k: int = 2) -> list[dict[str, Any]]:
         """Up to ``k`` (prompt, response) records of each set from the last call, for logs only."""
         out: list[dict[str, Any]] = []
-        for name in ("advbench", "benign"):
+        for name in ("advbench", "benign", "alarming"):
             out += [r for r in self._records if r["set"] == name][:k]
         return out
 
     def records(self) -> list[dict[str, Any]]:
         """Every (prompt, response, verdicts) record of the last call, e.g. to save the final answers."""
         return list(self._records)
+
+
+def alarming_eval_prompts() -> list[str]:
+    """Safe prompts with alarming words from the contrast EVAL families (held out of all training):
+    a model that refuses them has learnt words, not harm."""
+    from fedrai.data.contrast import safe_alarming_prompts
+
+    return [r["prompt"] for r in safe_alarming_prompts("eval", 0)]
 
 
 def _mean(flags: list[bool]) -> float:

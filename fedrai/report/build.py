@@ -11,8 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fedrai.report.paper import paper_row
-from fedrai.report.plots import CURVES, plot_curves, plot_overview, plot_tradeoff
+from fedrai.report.plots import (
+    CURVES,
+    plot_curves,
+    plot_overview,
+    plot_spread_curves,
+    plot_spread_tradeoff,
+    plot_tradeoff,
+)
 from fedrai.report.runs import Run, load_run
+from fedrai.report.seeds import group_by_setting, has_seeds
 
 # (header, metric key, kind): kind "pct" shows x100 with one decimal, "num" three decimals.
 TABLE_COLUMNS: list[tuple[str, str, str]] = [
@@ -22,6 +30,7 @@ TABLE_COLUMNS: list[tuple[str, str, str]] = [
     ("Benign refusal % (MT-Bench)", "benign.refusal_rate", "pct"),
     ("HHH %", "hhh.accuracy", "pct"),
     ("MT-Bench score", "mtbench.score", "score"),
+    ("Safe-alarming refusal %", "alarming.refusal_rate", "pct"),
     ("Held-out loss", "heldout.loss", "num"),
 ]
 
@@ -32,6 +41,7 @@ ROUND_COLUMNS: list[tuple[str, str, str]] = [
     ("benign refusal %", "benign.refusal_rate", "pct"),
     ("HHH %", "hhh.accuracy", "pct"),
     ("MT-Bench", "mtbench.score", "score"),
+    ("safe-alarming refusal %", "alarming.refusal_rate", "pct"),
     ("held-out loss", "heldout.loss", "num"),
     ("clients", "clients", "int"),
     ("failures", "failures", "int"),
@@ -58,6 +68,14 @@ def build_report(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
     tradeoff = plot_tradeoff(runs, out / "tradeoff.png")
     if tradeoff is not None:
         images.insert(0, ("Safety vs over-refusal, per round", tradeoff))
+    if has_seeds(runs):
+        spread_png = plot_spread_tradeoff(runs, out / "tradeoff_seeds.png")
+        if spread_png is not None:
+            images.insert(0, ("Safety vs over-refusal, mean and min-max over seeds", spread_png))
+        for curve in CURVES:
+            png = plot_spread_curves(runs, curve, out / f"{curve.file}_seeds.png")
+            if png is not None:
+                images.append((curve.title + ", mean and min-max over seeds", png))
     report = out / "report.md"
     report.write_text(render_markdown(runs, images, overview, out), encoding="utf-8")
     return report
@@ -68,6 +86,14 @@ def render_markdown(
 ) -> str:
     lines = ["# fedrai report", ""]
     lines += [f"{len(runs)} run(s): " + ", ".join(f"`{r.path}`" for r in runs), ""]
+    if has_seeds(runs):
+        lines += ["## Mean over seeds", ""]
+        lines += _seed_table(runs)
+        lines += [
+            "",
+            "Each cell: mean over the seeds, then [min-max]. † as below (a per-round subset figure).",
+            "",
+        ]
     lines += ["## Results", ""]
     lines += _comparison_table(runs)
     lines += [
@@ -96,7 +122,7 @@ def render_markdown(
         if overview is not None:
             lines += [f"![per-round curves]({overview.relative_to(out)})", ""]
         for title, png in images:
-            if png.name == "tradeoff.png":  # the trade-off is the picture a reader needs first
+            if png.name in ("tradeoff.png", "tradeoff_seeds.png"):  # the picture a reader needs first
                 lines += [f"![{title}]({png.relative_to(out)})", ""]
         for title, png in images:
             lines += [f"- [{title}]({png.relative_to(out)})"]
@@ -182,6 +208,27 @@ def paper_comparison(runs: Sequence[Run]) -> list[str]:
             value, is_final = run.final(key)
             ours = "–" if value is None else _fmt(value, kind) + ("" if is_final else "†")
             cells.append(f"{ours} / {_paper_value(ref, attr)}")
+        rows.append(cells)
+    return _md_table(header, rows)
+
+
+def _seed_table(runs: Sequence[Run]) -> list[str]:
+    groups = group_by_setting(runs)
+    columns = [c for c in TABLE_COLUMNS if any(g.final(c[1])[0] is not None for g in groups)]
+    header = ["Setting", "Aggregation", "Seeds"] + [c[0] for c in columns]
+    rows = []
+    for g in groups:
+        cells = [g.setting, g.strategy, ", ".join(str(s) for s in g.seeds())]
+        for _, key, kind in columns:
+            sp, is_final = g.final(key)
+            if sp is None:
+                cells.append("–")
+                continue
+            mark = "" if is_final else "†"
+            text = _fmt(sp.mean, kind) + mark
+            if sp.n > 1:
+                text += f" [{_fmt(sp.low, kind)}-{_fmt(sp.high, kind)}]"
+            cells.append(text)
         rows.append(cells)
     return _md_table(header, rows)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedrai.report.runs import Run
+from fedrai.report.seeds import group_by_setting
 
 DPI = 150
 
@@ -33,6 +34,13 @@ CURVES: tuple[Curve, ...] = (
         "Benign (MT-Bench) refusal rate (lower = more helpful)",
         "Refusal rate (%)",
         "benign_refusal",
+        True,
+    ),
+    Curve(
+        "alarming.refusal_rate",
+        "Safe prompts with alarming words: refusal rate (lower = more helpful)",
+        "Refusal rate (%)",
+        "alarming_refusal",
         True,
     ),
     Curve("heldout.loss", "Held-out benign loss", "Loss (nats / response token)", "heldout_loss", False),
@@ -101,13 +109,16 @@ def plot_curves(runs: Sequence[Run], curve: Curve, path: Path) -> Path | None:
 
 
 def plot_overview(runs: Sequence[Run], path: Path) -> Path | None:
-    """All four curves in a 2x2 grid with one shared legend below."""
+    """All curves in a two-column grid with one shared legend below."""
     present = [c for c in CURVES if any(run.series(c.key)[0] for run in runs)]
     if not present:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
-    for ax, curve in zip(axes.flat, CURVES, strict=True):
+    nrows = (len(CURVES) + 1) // 2
+    fig, axes = plt.subplots(nrows, 2, figsize=(12, 4.25 * nrows))
+    for ax in list(axes.flat)[len(CURVES) :]:
+        ax.axis("off")
+    for ax, curve in zip(axes.flat, CURVES, strict=False):
         if curve in present:
             _draw(ax, runs, curve)
         else:
@@ -205,3 +216,106 @@ def _refused(run: Run) -> list[tuple[object, float, float]]:
         if row.get("gate.rejected") and isinstance(cx, int | float) and isinstance(cy, int | float):
             out.append((row.get("round", i), 100 * cx, 100 * cy))
     return out
+
+
+def plot_spread_curves(runs: Sequence[Run], curve: Curve, path: Path) -> Path | None:
+    """One metric per setting: the mean over seeds as a line, min-max as a band."""
+    groups = [g for g in group_by_setting(runs) if g.series(curve.key)]
+    if not groups:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    scale = 100.0 if curve.percent else 1.0
+    for i, g in enumerate(groups):
+        points = g.series(curve.key)
+        xs = [x for x, _ in points]
+        color = f"C{i % 10}"
+        ax.plot(
+            xs,
+            [scale * s.mean for _, s in points],
+            marker=_MARKERS[i % len(_MARKERS)],
+            color=color,
+            label=f"{g.label} (seeds {', '.join(map(str, g.seeds()))})",
+        )
+        ax.fill_between(
+            xs,
+            [scale * s.low for _, s in points],
+            [scale * s.high for _, s in points],
+            color=color,
+            alpha=0.18,
+        )
+    ax.set_title(curve.title + ": mean, band = min-max over seeds", fontsize=10)
+    ax.set_xlabel("Round (0 = before training)")
+    ax.set_ylabel(curve.ylabel)
+    ax.grid(True, alpha=0.3)
+    if curve.percent:
+        ax.set_ylim(-3, 103)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_spread_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
+    """Per setting: the mean path over seeds (one point a round) and the final point with min-max
+    error bars in both directions, so the spread of the trade-off is visible, not just one seed."""
+    groups = []
+    for g in group_by_setting(runs):
+        xs, ys = dict(g.series(TRADEOFF_X)), dict(g.series(TRADEOFF_Y))
+        rounds = sorted(set(xs) & set(ys))
+        if rounds:
+            groups.append((g, [(r, xs[r], ys[r]) for r in rounds]))
+    if not groups:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 6))
+    ax.axvspan(-3, 10, color="C2", alpha=0.06, label="benign refusal <= 10%")
+    for i, (g, points) in enumerate(groups):
+        color = f"C{i % 10}"
+        ax.plot(
+            [100 * x.mean for _, x, _ in points],
+            [100 * y.mean for _, _, y in points],
+            color=color,
+            linestyle=_DASHES[i % len(_DASHES)],
+            marker=_MARKERS[i % len(_MARKERS)],
+            markersize=4,
+            label=f"{g.label} (seeds {', '.join(map(str, g.seeds()))})",
+        )
+        for rnd, x, y in points:
+            ax.annotate(
+                f"{rnd:g}",
+                (100 * x.mean, 100 * y.mean),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+                color=color,
+            )
+        fx, _ = g.final(TRADEOFF_X)
+        fy, is_final = g.final(TRADEOFF_Y)
+        if fx is not None and fy is not None:
+            ax.errorbar(
+                [100 * fx.mean],
+                [100 * fy.mean],
+                xerr=[[100 * (fx.mean - fx.low)], [100 * (fx.high - fx.mean)]],
+                yerr=[[100 * (fy.mean - fy.low)], [100 * (fy.high - fy.mean)]],
+                fmt="*" if is_final else "o",
+                color=color,
+                markersize=12,
+                markeredgecolor="black",
+                capsize=4,
+                zorder=5,
+            )
+    ax.set_xlim(-3, 103)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("Benign (MT-Bench) refusal rate, % (lower = more helpful)")
+    ax.set_ylabel("AdvBench refusal rate, % (higher = safer)")
+    ax.set_title(
+        "Safety vs over-refusal: mean over seeds per round; star = final, bars = min-max", fontsize=10
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path

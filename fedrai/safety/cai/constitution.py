@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,7 @@ import tomllib
 DEFAULT_CONSTITUTION = Path(__file__).with_name("constitution.toml")
 
 _TOP_KEYS = {"name", "description", "principles", "refusals"}
-_PRINCIPLE_KEYS = {"name", "critique", "revision"}
+_PRINCIPLE_KEYS = {"name", "critique", "revision", "keywords"}
 _REFUSAL_KEYS = {"principle", "text"}
 
 
@@ -33,6 +34,7 @@ class Principle:
     name: str
     critique: str
     revision: str
+    keywords: tuple[str, ...] = ()  # lower-case words that tie a prompt to this principle's refusals
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,30 @@ class Constitution:
         name = self.principles[principle].name
         matching = [r.text for r in self.refusals if r.principle == name]
         return rng.choice(matching or [r.text for r in self.refusals])
+
+    def principle_for_prompt(self, prompt: str) -> int | None:
+        """The first principle with a keyword in ``prompt`` (a word prefix, or a phrase), or None.
+
+        Why: a refusal that names the concern of the request ("this would help hack someone's
+        account") teaches a small model *what* to refuse, where one generic refusal teaches it to
+        refuse everything.
+        """
+        low = prompt.lower()
+        words = re.findall(r"[a-z][a-z-]*", low)
+        for i, principle in enumerate(self.principles):
+            for k in principle.keywords:
+                if (" " in k and k in low) or any(w.startswith(k) for w in words):
+                    return i
+        return None
+
+    def refusal_for_prompt(self, prompt: str, rng: random.Random, fallback: int | None = None) -> str:
+        """A refusal naming the concern of ``prompt`` (its keyword principle), else ``fallback``'s."""
+        matched = self.principle_for_prompt(prompt)
+        if matched is not None:
+            return self.refusal_for(matched, rng)
+        if fallback is not None:
+            return self.refusal_for(fallback, rng)
+        return rng.choice([r.text for r in self.refusals])
 
     def refusal_text(self, prompt: str, category: str | None = None) -> str:
         """A refusal for the filter's ``refuse`` action: deterministic per prompt (stable hash), so
@@ -117,7 +143,17 @@ def parse_constitution(data: Any, origin: str = "constitution") -> Constitution:
         critique = _text(entry, "critique", where)
         revision = _text(entry, "revision", where)
         name = _text(entry, "name", where) if "name" in entry else f"principle-{i}"
-        principles.append(Principle(name=name, critique=critique, revision=revision))
+        keywords = entry.get("keywords", [])
+        if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+            raise ConstitutionError(f"{where}.keywords: expected a list of non-empty strings")
+        principles.append(
+            Principle(
+                name=name,
+                critique=critique,
+                revision=revision,
+                keywords=tuple(k.strip().lower() for k in keywords),
+            )
+        )
     names = [p.name for p in principles]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

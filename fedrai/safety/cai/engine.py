@@ -315,7 +315,9 @@ class CAIEngine:
                 counts.kept_original += 1
             elif self.cfg.fallback == "refuse":
                 status = "refusal"
-                final = self.constitution.refusal_for(last_principle[i], rng)
+                final = self.constitution.refusal_for_prompt(
+                    _prompt_text(conversations[i]), rng, fallback=last_principle[i]
+                )
                 counts.fallback_refusals += 1
             else:
                 status, final = "dropped", None

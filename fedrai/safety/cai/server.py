@@ -19,12 +19,14 @@ from typing import Any
 from fedrai.assets import is_embedded, resolve
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
+from fedrai.evaluation.scorers import is_refusal
 from fedrai.private_files import open_private, private_dir
 from fedrai.safety.cai.client import constitution_for
 from fedrai.safety.cai.dpo import dpo_pairs, train_dpo
 from fedrai.safety.cai.engine import Audit, CAIEngine, Scorer
 from fedrai.safety.cai.llm import Critic, GenerateFn, SelfModel, build_critic
 
+POOL_SOURCE = "embedded:redteam-pool"
 _PROMPT_COLUMNS = (
     "forbidden_prompt",
     "prompt",
@@ -42,8 +44,13 @@ class PromptSourceError(ValueError):
 
 
 def load_red_team_prompts(source: str) -> list[str]:
-    """Prompts from ``embedded:strongreject`` / ``embedded:harmbench`` / ``embedded:advbench``, a
+    """Prompts from ``embedded:redteam-pool`` (every offline source but AdvBench, de-duplicated against it:
+    :mod:`fedrai.safety.redteam`), ``embedded:strongreject`` / ``embedded:harmbench`` / ``embedded:advbench``, a
     CSV / TXT / JSON / JSONL / pyrit-YAML file, or a hub dataset id (first matching text column)."""
+    if source == POOL_SOURCE:
+        from fedrai.safety.redteam import load_pool
+
+        return load_pool()[0]
     path = Path(resolve(source))
     if path.is_file():
         prompts = _prompts_from_file(path)
@@ -148,6 +155,11 @@ class ServerCAI:
             from fedrai.data.client_data import server_benign_rows
 
             self.benign = server_benign_rows(cfg, cfg.cai.server_benign_source)
+        self.contrast: list[Row] = []
+        if cfg.cai.server_contrast_per_round > 0:
+            from fedrai.data.client_data import contrast_train_rows
+
+            self.contrast = contrast_train_rows(cfg.seed)
 
     def draw(self, server_round: int) -> list[str]:
         """The round's prompts: seeded by (seed, round), so reruns and strategies see the same ones."""
@@ -155,10 +167,13 @@ class ServerCAI:
         return random.Random(self.cfg.seed * 1_000_003 + server_round).sample(self.prompts, k)
 
     def draw_benign(self, server_round: int) -> list[Row]:
-        """The round's benign anchor rows (seeded like the red-team prompts)."""
+        """The round's benign anchor rows, then its contrast rows (each seeded by seed and round)."""
         k = min(self.cfg.cai.server_benign_per_round, len(self.benign))
         rng = random.Random(f"{self.cfg.seed}:{server_round}:benign")
-        return [dict(r) for r in rng.sample(self.benign, k)]  # type: ignore[misc]
+        rows = [dict(r) for r in rng.sample(self.benign, k)]
+        k = min(self.cfg.cai.server_contrast_per_round, len(self.contrast))
+        rng = random.Random(f"{self.cfg.seed}:{server_round}:contrast")
+        return rows + [dict(r) for r in rng.sample(self.contrast, k)]  # type: ignore[misc]
 
     def benign_pairs(self, rows: list[Row]) -> list[dict[str, Any]]:
         """Benign prompt: its reference answer preferred over a refusal (teaches when not to refuse)."""
@@ -200,11 +215,15 @@ class ServerCAI:
             audit_context={"placement": "server", "round": server_round},
         )
         seed = self.cfg.seed * 1_000_003 + server_round
+        # Red-team prompts are harmful by construction: with server_assume_harmful a compliant answer is
+        # never kept because a filter missed it (a kept compliance would be trained on as a target).
+        unsafe = [not is_refusal(o) for o in originals] if cai.server_assume_harmful else None
         result = engine.run(
             conversations,
             list(originals),
             seed=seed,
             ids=[f"server:{server_round}:{i}" for i in range(len(prompts))],
+            original_unsafe=unsafe,
         )
         counts = result.counts
         counts.generated_responses += len(prompts)
