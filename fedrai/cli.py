@@ -66,7 +66,6 @@ def run(
         if experiment is not None or set_:
             _fail("--resume takes the run dir's own config.toml; do not pass an experiment or --set")
         cfg = load_experiment(resume / "config.toml", [], out=resume)
-        _check_resumable(cfg, resume)
         run_dir = resume
     else:
         if experiment is None:
@@ -127,11 +126,13 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
             _fail(str(err))
         if not resume and RunDir(run_dir).metrics.exists():  # another run finished here meanwhile
             _fail(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        if resume:  # the holder's lock first, then its checkpoint: before the stack starts
+            _check_resumable(cfg, run_dir)
         _run_locked(cfg, run_dir, resume=resume)
 
 
 def _run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
-    from fedrai.progress import rounds_table
+    from fedrai.progress import guard_effect_lines, rounds_table
     from fedrai.run_dir import RunDir
     from fedrai.runtime import SimulationError, run_simulation
 

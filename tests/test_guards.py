@@ -157,6 +157,8 @@ def test_evaluator_scores_safe_alarming_prompts(tmp_path: Path, monkeypatch: pyt
                 "benign_per_round": 1,
                 "alarming_per_round": 4,
                 "alarming_final": 6,
+                "hhh_per_round": 0,
+                "hhh_final": 0,
             }
         }
     )

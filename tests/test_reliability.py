@@ -63,6 +63,8 @@ benign_source = "{benign}"
 benign_per_round = 2
 max_new_tokens = 4
 batch_size = 4
+hhh_per_round = 0
+hhh_final = 0
 """,
         encoding="utf-8",
     )
