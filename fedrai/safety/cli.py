@@ -33,7 +33,8 @@ def score(
 ) -> None:
     """Score every row of FILE with the filter; no training, nothing leaves the machine."""
     from fedrai.config import DataConfig
-    from fedrai.safety.score import score_file
+    from fedrai.data.loading import DataError
+    from fedrai.safety.score import distribution_table, score_file
 
     fields: dict[str, object] = {
         "backend": backend,
@@ -50,7 +51,12 @@ def score(
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     data_cfg = DataConfig(on_bad_row="skip", prompt_field=prompt_field, response_field=response_field)
-    summary = score_file(file, cfg, out, data_cfg=data_cfg)
+    try:
+        summary = score_file(file, cfg, out, data_cfg=data_cfg)
+    except DataError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(distribution_table(summary["distribution"]))
     typer.echo(
         json.dumps({k: summary[k] for k in ("rows", "skipped_rows", "flagged_share", "counts")}, indent=2)
     )
