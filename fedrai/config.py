@@ -227,7 +227,7 @@ class SafetyConfig(_Section):
     """The client-side safety filter on local (prompt, response) pairs."""
 
     enabled: bool = Field(False, description="Screen client data before local training.")
-    backend: Literal["embedded", "llama_guard", "detoxify"] = Field(
+    backend: Literal["cross_encoder", "embedded", "llama_guard", "detoxify"] = Field(
         "embedded", description="Classifier backend."
     )
     threshold: float = Field(
@@ -238,7 +238,9 @@ class SafetyConfig(_Section):
     )
     action: Literal["drop", "refuse", "revise"] = Field("drop", description="What happens to flagged rows.")
     head_path: str | None = Field(
-        None, description="Embedded backend: trained head file (default: the shipped head)."
+        None,
+        description="Embedded backend: trained head file; cross_encoder backend: trained model dir "
+        "(default: the shipped one).",
     )
     encoder: str = Field(
         "embedded:minilm-l6-v2", description="Embedded backend: sentence-transformers encoder."

@@ -85,7 +85,47 @@ def train_cross_encoder(
     """Train on ``examples`` split ``train`` (thresholds on ``val``); save to ``out_dir``; return meta."""
     import torch
 
+    previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _train(
+            out_dir,
+            examples,
+            base,
+            max_length,
+            epochs,
+            cap_per_group,
+            batch_size,
+            lr,
+            lora_r,
+            lora_alpha,
+            response_share,
+            max_fpr,
+            seed,
+            log,
+        )
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(
+    out_dir: str | Path,
+    examples: list[Example],
+    base: str,
+    max_length: int,
+    epochs: int,
+    cap_per_group: int,
+    batch_size: int,
+    lr: float,
+    lora_r: int,
+    lora_alpha: int,
+    response_share: float,
+    max_fpr: float,
+    seed: int,
+    log: Any,
+) -> dict[str, Any]:
+    import torch
+
     rng = random.Random(seed)
     t0 = time.time()
     tok, model = build_model(base, lora_r, lora_alpha, seed)
