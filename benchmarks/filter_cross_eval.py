@@ -25,6 +25,9 @@ def main() -> None:
     ap.add_argument("--cap", type=int, default=150)
     ap.add_argument("--max-length", type=int, default=96)
     ap.add_argument("--max-per-group", type=int, default=120)
+    ap.add_argument(
+        "--max-fpr", type=float, default=None, help="re-choose the saved model's thresholds first"
+    )
     args = ap.parse_args()
 
     import torch
@@ -32,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from fedrai.safety.filter_data import filter_examples, source_of
     from fedrai.safety.filters.cross_encoder import CrossEncoder
-    from fedrai.safety.train_cross import train_cross_encoder
+    from fedrai.safety.train_cross import rethreshold, train_cross_encoder
 
     examples = filter_examples(seed=0)
     src = None if args.fold == "in_split" else args.fold.split(":", 1)[1]
@@ -48,6 +51,8 @@ def main() -> None:
             cap_per_group=args.cap,
             log=lambda m: print(m, flush=True),
         )
+    if args.max_fpr is not None:
+        print("thresholds", rethreshold(mdir, train_rows, args.max_fpr), flush=True)
     ce = CrossEncoder.load(mdir)
     tested = [e for e in trainable if (e.split == "test" if src is None else source_of(e) == src)]
     always = [e for e in examples if source_of(e) == "advbench" or e.split == "heldout"]

@@ -61,6 +61,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--embed-cache", type=Path, required=True)
     ap.add_argument("--workdir", type=Path, default=Path("/work/runs-i12/loso_heads"))
+    ap.add_argument("--max-fpr", type=float, default=0.03, help="val flag-rate cap per safe set (threshold)")
+    ap.add_argument("--design-key", default="design_a")
     args = ap.parse_args()
 
     import torch
@@ -107,21 +109,22 @@ def main() -> None:
     ]
     folds = [("in_split", None), *((f"without:{s}", s) for s in LOSO_SOURCES)]
     for name, src in folds:
-        if name in result.get("design_a", {}):
+        if name in result.get(args.design_key, {}):
             continue
         t1 = time.time()
         train_rows = [e for e in trainable if src is None or source_of(e) != src]
         rec = train_filter(
-            args.workdir / f"{name.replace(':', '_')}.npz",
+            args.workdir / args.design_key / f"{name.replace(':', '_')}.npz",
             examples=train_rows,
+            max_fpr=args.max_fpr,
             encoder=enc,
             encoder_dtype="float32",
             cs=(1.0,),
             log=lambda m: print(m, flush=True),
         )
-        head = Head.load(args.workdir / f"{name.replace(':', '_')}.npz")
+        head = Head.load(args.workdir / args.design_key / f"{name.replace(':', '_')}.npz")
         test_rows = [e for e in trainable if (e.split == "test" if src is None else source_of(e) == src)]
-        result.setdefault("design_a", {})[name] = {
+        result.setdefault(args.design_key, {})[name] = {
             "tested": flag_table(head, enc, test_rows),
             "always_heldout": flag_table(head, enc, always),
             "train_seconds": round(time.time() - t1, 1),

@@ -11,6 +11,7 @@ meta, so 0.5 is the operating point.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -180,6 +181,7 @@ def _train(
         "dtype": "float32",
         "epochs": epochs,
         "cap_per_group": cap_per_group,
+        "response_share": response_share,
         "train_inputs": len(train),
         "seed": seed,
         "max_val_fpr": max_fpr,
@@ -200,12 +202,55 @@ def _train(
     return meta
 
 
+def split_inputs(
+    examples: list[Example], cap_per_group: int, response_share: float, rng: random.Random
+) -> tuple[list[tuple[str, Example]], list[tuple[str, Example]]]:
+    """(train, val) inputs: rows sampled per (source, set), each paired with the mode it trains."""
+    train = _inputs(
+        sample_rows([e for e in examples if e.split == "train"], cap_per_group, rng), response_share, rng
+    )
+    val = _inputs(
+        sample_rows([e for e in examples if e.split == "val"], cap_per_group // 3, rng), response_share, rng
+    )
+    return train, val
+
+
+def val_thresholds(ce: CrossEncoder, val: list[tuple[str, Example]], max_fpr: float) -> dict[str, float]:
+    """The threshold per mode, chosen on the val inputs (see :func:`choose_threshold`)."""
+    out: dict[str, float] = {}
+    for mode in ("prompt", "response", "response_in_context"):
+        rows = [e for m, e in val if m == mode]
+        if rows:
+            z = ce.logits(mode, [e.prompt for e in rows], [e.response for e in rows])
+            out[mode] = choose_threshold(z, [e.set for e in rows], [_label(mode, e) for e in rows], max_fpr)
+    return out
+
+
+def rethreshold(
+    model_dir: str | Path, examples: list[Example], max_fpr: float, seed: int = 0
+) -> dict[str, float]:
+    """Re-choose a saved model's thresholds on the same val inputs it was trained with; saves meta."""
+    ce = CrossEncoder.load(model_dir)
+    meta = ce.meta
+    _, val = split_inputs(
+        examples, int(meta["cap_per_group"]), float(meta.get("response_share", 0.3)), random.Random(seed)
+    )
+    meta["thresholds"] = val_thresholds(ce, val, max_fpr)
+    meta["max_val_fpr"] = max_fpr
+    (Path(model_dir) / "meta.json").write_text(
+        json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return meta["thresholds"]
+
+
 def choose_threshold(logits: list[float], sets: list[str], labels: list[int], max_fpr: float) -> float:
-    """Probability threshold: the lowest whose flag rate on every safe set is <= ``max_fpr``."""
+    """Probability threshold: the lowest whose flag rate on each guarded safe set (``SAFE_GUARDED``:
+    refusals, benign and safe-but-alarming rows; not the noisy "safe answers to harmful prompts",
+    mostly made-up lyrics) is <= ``max_fpr``."""
     probs = [1 / (1 + math.exp(-max(-50.0, min(50.0, z)))) for z in logits]
     safe: dict[str, list[float]] = defaultdict(list)
     for p, s, y in zip(probs, sets, labels, strict=True):
-        if y == 0:
+        if y == 0 and s in SAFE_GUARDED:
             safe[s].append(p)
     for t in sorted({0.5, *probs}):
         if all(sum(p >= t for p in ps) <= max_fpr * len(ps) for ps in safe.values()):

@@ -119,8 +119,8 @@ class CrossEncoder:
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        state = {
-            k: v.detach().to("cpu").contiguous().float()
+        state = {  # float16 on disk (half the size); the filter computes in float32
+            k: v.detach().to("cpu").contiguous().half()
             for k, v in get_peft_model_state_dict(self.model).items()
         }
         save_file(state, str(out / WEIGHTS))
@@ -149,7 +149,7 @@ class CrossEncoder:
             )
         meta = json.loads((path / META).read_text(encoding="utf-8"))
         tok, model = build_model(base or meta["base"], int(meta["lora_r"]), int(meta["lora_alpha"]))
-        set_peft_model_state_dict(model, load_file(str(path / WEIGHTS)))
+        set_peft_model_state_dict(model, {k: v.float() for k, v in load_file(str(path / WEIGHTS)).items()})
         model.eval()
         del torch
         return cls(tok, model, meta)
