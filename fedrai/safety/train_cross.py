@@ -22,6 +22,7 @@ from typing import Any
 from fedrai.safety.filters.cross_encoder import CrossEncoder, build_model, format_inputs
 from fedrai.safety.train_head import Example
 
+MIN_SET_ROWS = 30
 SAFE_GUARDED = (
     "benign",
     "refusal",
@@ -246,13 +247,17 @@ def rethreshold(
 def choose_threshold(logits: list[float], sets: list[str], labels: list[int], max_fpr: float) -> float:
     """Probability threshold: the lowest whose flag rate on each guarded safe set (``SAFE_GUARDED``:
     refusals, benign and safe-but-alarming rows; not the noisy "safe answers to harmful prompts",
-    mostly made-up lyrics) is <= ``max_fpr``."""
+    mostly made-up lyrics) with at least ``MIN_SET_ROWS`` val rows is <= ``max_fpr``, and so is the
+    pooled rate over all guarded rows (on a 5-row set, 3% would forbid any false positive)."""
     probs = [1 / (1 + math.exp(-max(-50.0, min(50.0, z)))) for z in logits]
     safe: dict[str, list[float]] = defaultdict(list)
     for p, s, y in zip(probs, sets, labels, strict=True):
         if y == 0 and s in SAFE_GUARDED:
             safe[s].append(p)
+    pooled = [p for ps in safe.values() for p in ps]
     for t in sorted({0.5, *probs}):
-        if all(sum(p >= t for p in ps) <= max_fpr * len(ps) for ps in safe.values()):
+        if sum(p >= t for p in pooled) <= max_fpr * len(pooled) and all(
+            sum(p >= t for p in ps) <= max_fpr * len(ps) for ps in safe.values() if len(ps) >= MIN_SET_ROWS
+        ):
             return float(min(max(t, 1e-4), 1 - 1e-4))
     return 0.5
