@@ -248,8 +248,8 @@ class SafetyConfig(_Section):
     encoder_dtype: Literal["head", "float32", "bfloat16"] = Field(
         "head",
         description="Embedded backend: encoder compute dtype; `head` = the one the head was trained on "
-        "(bfloat16 for the shipped head: ~3.5x float32 on CPUs with AMX/AVX512-BF16, slow without; "
-        "a mismatch warns).",
+        "(float32 for the shipped head; bfloat16 is ~3.5x float32 on CPUs with AMX/AVX512-BF16 but ~8x "
+        "slower without them; a mismatch warns).",
     )
     encoder_threads: int = Field(
         1,
