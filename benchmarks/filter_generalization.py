@@ -73,9 +73,10 @@ def summarise(folds: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--loso-a", type=Path, required=True)
-    ap.add_argument("--loso-b", type=Path)
+    ap.add_argument("--loso-b", type=Path, nargs="*", default=[], help="cross-encoder fold files (merged)")
     ap.add_argument("--throughput", type=Path)
     ap.add_argument("--default", default="embedded", help="which design is the shipped default")
+    ap.add_argument("--design-key", default="design_a", help="the embedded head's runs in --loso-a")
     args = ap.parse_args()
     a = json.loads(args.loso_a.read_text())
     gen: dict[str, Any] = {
@@ -86,10 +87,13 @@ def main() -> None:
         "(val-chosen operating point). Pair rows: response_in_context mode; prompt-only rows: prompt mode.",
         "default": args.default,
         "previous_head": a.get("previous_head", {}),
-        "embedded_head_with_contrast": summarise(a.get("design_a", {})),
+        "embedded_head_with_contrast": summarise(a.get(args.design_key, {})),
     }
-    if args.loso_b and args.loso_b.is_file():
-        b = json.loads(args.loso_b.read_text())
+    b: dict[str, Any] = {}
+    for f in args.loso_b:
+        if f.is_file():
+            b.update(json.loads(f.read_text()))
+    if b:
         gen["cross_encoder"] = summarise(b)
         gen["cross_encoder"]["score_rows_per_s"] = {k: v.get("score_rows_per_s") for k, v in b.items()}
     if args.throughput and args.throughput.is_file():
