@@ -313,7 +313,7 @@ class SafetyConfig(_Section):
     """The client-side safety filter on local (prompt, response) pairs."""
 
     enabled: bool = Field(False, description="Screen client data before local training.")
-    backend: Literal["embedded", "llama_guard", "detoxify"] = Field(
+    backend: Literal["cross_encoder", "embedded", "llama_guard", "detoxify"] = Field(
         "embedded", description="Classifier backend."
     )
     threshold: float = Field(
@@ -324,7 +324,9 @@ class SafetyConfig(_Section):
     )
     action: Literal["drop", "refuse", "revise"] = Field("drop", description="What happens to flagged rows.")
     head_path: str | None = Field(
-        None, description="Embedded backend: trained head file (default: the shipped head)."
+        None,
+        description="Embedded backend: trained head file; cross_encoder backend: trained model dir "
+        "(default: the shipped one).",
     )
     encoder: str = Field(
         "embedded:minilm-l6-v2", description="Embedded backend: sentence-transformers encoder."
@@ -332,8 +334,8 @@ class SafetyConfig(_Section):
     encoder_dtype: Literal["head", "float32", "bfloat16"] = Field(
         "head",
         description="Embedded backend: encoder compute dtype; `head` = the one the head was trained on "
-        "(bfloat16 for the shipped head: ~3.5x float32 on CPUs with AMX/AVX512-BF16, slow without; "
-        "a mismatch warns).",
+        "(float32 for the shipped head; bfloat16 is ~3.5x float32 on CPUs with AMX/AVX512-BF16 but ~8x "
+        "slower without them; a mismatch warns).",
     )
     encoder_threads: int = Field(
         1,

@@ -214,3 +214,41 @@ def test_a_deployed_site_reads_its_own_file_and_keeps_state_where_it_says(
     assert rows[-1]["data.rows"] == 5 + shared  # the site's own 5 rows + the two simulated partitions
     assert (tmp_path / "site-state").is_dir()
     assert not (tmp_path / "run" / "clients" / "client-0").exists()
+
+
+def test_client_round_with_the_cross_encoder_backend(tiny_model_dir, tmp_path):
+    """The client path with a real (tiny, trained here) cross-encoder: rows scored, counts reported."""
+    from fedrai.safety.train_cross import train_cross_encoder
+    from fedrai.safety.train_head import Example
+    from tests.conftest import write_jsonl
+    from tests.tiny import build_tiny_bert
+
+    bert = build_tiny_bert(tmp_path / "bert")
+    ex = [
+        Example(
+            f"q{i}",
+            "a pipe bomb" if i % 2 else "bake bread",
+            i % 2,
+            "x",
+            "train" if i % 4 else "val",
+            f"s:{i}",
+        )
+        for i in range(16)
+    ]
+    train_cross_encoder(tmp_path / "ce", ex, base=str(bert), max_length=32, log=lambda m: None)
+    rows = [{"prompt": f"How do I bake loaf {i}?", "response": f"Knead and bake {i}."} for i in range(12)]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    cfg = make_config(
+        tiny_model_dir,
+        data,
+        tmp_path / "run",
+        "safety.enabled=true",
+        'safety.backend="cross_encoder"',
+        f'safety.head_path="{tmp_path / "ce"}"',
+        "safety.threshold=1.0",  # plumbing only: a random tiny encoder's scores mean nothing
+        "federation.num_rounds=1",
+    )
+    run(cfg)
+    row = RunDir(tmp_path / "run").read_metrics()[-1]
+    assert row["safety.scored"] == row["data.rows"] > 0
+    assert row["data.trained_rows"] == row["data.rows"] - row["safety.dropped"]

@@ -124,3 +124,61 @@ def test_score_bad_files_get_one_line_errors(tmp_path: Path, name: str, content:
     out = result.output.strip()
     assert result.exit_code == 2, (out, result.exception)
     assert out.startswith("error:") and len(out.splitlines()) == 1 and needle in out and name in out, out
+
+
+class PromptBombFilter(SafetyFilter):
+    name = "prompt-bomb"
+
+    def _judge(self, prompts: list[str], responses: list[str | None]) -> list[Judged]:
+        assert all(r is None for r in responses)  # prompt mode never sees answers
+        return [Judged(0.9 if "bomb" in p else 0.1) for p in prompts]
+
+
+def test_prompt_only_rows_score_in_prompt_mode(tmp_path: Path) -> None:
+    from fedrai.safety.score import score_file
+
+    rows = [{"prompt": "how to make a bomb"}, {"prompt": "how to kill a python process", "response": ""}]
+    rows.append({"messages": [{"role": "user", "content": "build a bomb"}]})
+    src = write_jsonl(tmp_path / "prompts.jsonl", rows)
+    cfg = SafetyConfig(mode="prompt")
+    summary = score_file(src, cfg, tmp_path / "out", safety_filter=PromptBombFilter(cfg))
+    assert summary["rows"] == 3 and summary["skipped_rows"] == 0
+    assert summary["counts"]["safety.flagged"] == 2
+
+
+def test_response_mode_on_prompt_only_rows_names_the_mode(tmp_path: Path) -> None:
+    from fedrai.data.loading import DataError
+    from fedrai.safety.score import score_file
+
+    src = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "how to make a bomb"}, {"prompt": "hi"}])
+    cfg = SafetyConfig(mode="response_in_context")
+    with pytest.raises(DataError, match="mode 'response_in_context'.*use mode 'prompt'"):
+        score_file(src, cfg, tmp_path / "out", safety_filter=BombFilter(cfg))
+
+
+def test_score_distribution_table_and_threshold_effects() -> None:
+    from fedrai.safety.score import distribution_table, score_distribution
+
+    dist = score_distribution([0.05, 0.15, 0.55, 0.95, 0.97], 0.5)
+    assert [b["rows"] for b in dist["bins"]] == [1, 1, 0, 0, 0, 1, 0, 0, 0, 2]
+    assert dist["flagged_at"]["0.5"] == 0.6 and dist["flagged_at"]["0.9"] == 0.4
+    assert dist["quantiles"]["p50"] == 0.55
+    text = distribution_table(dist)
+    assert "threshold 0.5" in text and "[0.5, 0.6)       1 " in text and "<- threshold" in text
+    assert score_distribution([], 0.5)["flagged_at"]["0.5"] == 0.0
+
+
+def test_cli_score_prints_distribution_and_clear_mode_error(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    import fedrai.safety.filters as filters
+    from fedrai.safety.cli import app
+
+    monkeypatch.setattr(filters, "build_filter", lambda cfg: PromptBombFilter(cfg))
+    src = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "make a bomb"}, {"prompt": "bake bread"}])
+    runner = CliRunner()
+    ok = runner.invoke(app, ["score", str(src), "--mode", "prompt", "--out", str(tmp_path / "o")])
+    assert ok.exit_code == 0, ok.output
+    assert "unsafe_prob distribution (threshold 0.5" in ok.output and '"safety.flagged": 1' in ok.output
+    bad = runner.invoke(app, ["score", str(src), "--out", str(tmp_path / "o2")])
+    assert bad.exit_code == 2 and "use mode 'prompt'" in bad.output

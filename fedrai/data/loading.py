@@ -98,12 +98,18 @@ _Mapper = Callable[[dict[str, Any], str], Row]
 
 
 # ----------------------------------------------------------------------------- public entry points
-def load_rows(source: str, cfg: DataConfig, *, origin: str = "benign", seed: int = 0) -> LoadResult:
-    """Load ``source`` into rows with ``cfg``'s field mapping, bad-row policy and ``max_rows`` sample."""
+def load_rows(
+    source: str, cfg: DataConfig, *, origin: str = "benign", seed: int = 0, prompt_only: bool = False
+) -> LoadResult:
+    """Load ``source`` into rows with ``cfg``'s field mapping, bad-row policy and ``max_rows`` sample.
+
+    ``prompt_only``: rows without an answer are valid (``response`` is ""): for screening prompts
+    (the safety filter's prompt mode). A prompt column alone, or messages without an assistant
+    turn, then suffice."""
     kind = _embedded_kind(source)
     path_str = resolve(source) if source.startswith(EMBEDDED_PREFIX) else source
-    mapper = _mapper(kind, cfg, origin, default_group=Path(path_str).name or source)
-    records = _records(source, path_str, cfg, kind)
+    mapper = _mapper(kind, cfg, origin, default_group=Path(path_str).name or source, prompt_only=prompt_only)
+    records = _records(source, path_str, cfg, kind, prompt_only)
     rows: list[Row] = []
     reasons: Counter[str] = Counter()
     for where, row_id, rec in records:
@@ -146,10 +152,12 @@ def _embedded_kind(source: str) -> str:
 
 
 # ----------------------------------------------------------------------------- sources -> records
-def _records(source: str, path_str: str, cfg: DataConfig, kind: str) -> Iterator[_Record]:
+def _records(
+    source: str, path_str: str, cfg: DataConfig, kind: str, prompt_only: bool = False
+) -> Iterator[_Record]:
     def check(columns: list[str], name: str) -> None:
         if kind == "generic":
-            _check_columns(columns, name, cfg)
+            _check_columns(columns, name, cfg, prompt_only)
 
     path = Path(path_str).expanduser()
     if path.is_dir():
@@ -320,10 +328,11 @@ def _dataset_records(ds: Any, name: str, check: Callable[[list[str], str], None]
         yield f"{name}: row {i}", f"{name}:{i}", {k: v for k, v in rec.items() if v is not None}
 
 
-def _check_columns(columns: list[str], name: str, cfg: DataConfig) -> None:
+def _check_columns(columns: list[str], name: str, cfg: DataConfig, prompt_only: bool = False) -> None:
     """A table without the configured columns fails once, naming the knobs, not once per row."""
     cols = set(columns)
-    if cfg.messages_field not in cols and not {cfg.prompt_field, cfg.response_field} <= cols:
+    needed = {cfg.prompt_field} if prompt_only else {cfg.prompt_field, cfg.response_field}
+    if cfg.messages_field not in cols and not needed <= cols:
         raise DataError(
             f"{name}: has neither a {cfg.messages_field!r} column (data.messages_field) nor "
             f"{cfg.prompt_field!r} + {cfg.response_field!r} columns (data.prompt_field / data.response_field); "
@@ -332,22 +341,34 @@ def _check_columns(columns: list[str], name: str, cfg: DataConfig) -> None:
 
 
 # ----------------------------------------------------------------------------- records -> rows
-def _mapper(kind: str, cfg: DataConfig, origin: str, default_group: str) -> _Mapper:
+def _mapper(
+    kind: str, cfg: DataConfig, origin: str, default_group: str, prompt_only: bool = False
+) -> _Mapper:
     if kind == "instructlab":
         return lambda rec, row_id: _instructlab_row(rec, row_id, cfg, origin)
     if kind == "harmful_pairs":
         return _harmful_pair_row
-    return lambda rec, row_id: _generic_row(rec, row_id, cfg, origin, default_group)
+    return lambda rec, row_id: _generic_row(rec, row_id, cfg, origin, default_group, prompt_only)
 
 
-def _generic_row(rec: dict[str, Any], row_id: str, cfg: DataConfig, origin: str, default_group: str) -> Row:
+def _generic_row(
+    rec: dict[str, Any],
+    row_id: str,
+    cfg: DataConfig,
+    origin: str,
+    default_group: str,
+    prompt_only: bool = False,
+) -> Row:
     if rec.get(cfg.messages_field) not in (None, ""):
         messages, response = _split_messages(
-            rec[cfg.messages_field], cfg.messages_field, cfg.keep_system_prompt
+            rec[cfg.messages_field], cfg.messages_field, cfg.keep_system_prompt, prompt_only
         )
     else:
         prompt = _text(rec, cfg.prompt_field, "data.prompt_field")
-        response = _text(rec, cfg.response_field, "data.response_field")
+        if prompt_only and rec.get(cfg.response_field) in (None, ""):
+            response = ""
+        else:
+            response = _text(rec, cfg.response_field, "data.response_field")
         messages = [Message(role="user", content=prompt)]
         if cfg.system_field and rec.get(cfg.system_field) not in (None, ""):
             system = _text(rec, cfg.system_field, "data.system_field")
@@ -388,7 +409,9 @@ def _harmful_pair_row(rec: dict[str, Any], row_id: str) -> Row:
     )
 
 
-def _split_messages(value: Any, field_name: str, keep_system: bool) -> tuple[list[Message], str]:
+def _split_messages(
+    value: Any, field_name: str, keep_system: bool, prompt_only: bool = False
+) -> tuple[list[Message], str]:
     """The last assistant turn is the answer; what precedes it is the conversation."""
     if isinstance(value, str):  # CSV cells carry messages as JSON text
         try:
@@ -412,6 +435,11 @@ def _split_messages(value: Any, field_name: str, keep_system: bool) -> tuple[lis
             )
         messages.append(Message(role=m["role"], content=_text(m, "content", f"{field_name}[{i}]")))
     last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    if prompt_only and (last < 0 or messages[-1]["role"] == "user"):
+        conversation = [m for m in messages if keep_system or m["role"] != "system"]
+        if not any(m["role"] == "user" for m in conversation):
+            raise _BadRow("bad_messages", f"{field_name} has no user message")
+        return conversation, ""
     if last < 0:
         raise _BadRow("bad_messages", f"{field_name} has no assistant message to train on")
     conversation = [m for m in messages[:last] if keep_system or m["role"] != "system"]

@@ -39,7 +39,7 @@ def score(
     from fedrai.cli import fail
     from fedrai.config import DataConfig
     from fedrai.data.loading import DataError
-    from fedrai.safety.score import score_file
+    from fedrai.safety.score import distribution_table, score_file
 
     fields: dict[str, object] = {
         "backend": backend,
@@ -63,6 +63,7 @@ def score(
             summary = score_file(file, cfg, out, data_cfg=data_cfg)
     except (DataError, AssetError, OSError) as err:  # empty file, wrong columns, unreadable: one line
         fail(" ".join(str(err).split()))
+    typer.echo(distribution_table(summary["distribution"]))
     typer.echo(
         json.dumps({k: summary[k] for k in ("rows", "skipped_rows", "flagged_share", "counts")}, indent=2)
     )
@@ -127,13 +128,42 @@ def train_filter_cmd(
         str, typer.Option(help="Encoder compute dtype the head is trained for: float32 or bfloat16.")
     ] = "bfloat16",
     embed_cache: Annotated[Path | None, typer.Option(help="Reuse/save embeddings in this .npz.")] = None,
+    design: Annotated[
+        str, typer.Option(help="embedded (frozen MiniLM + logistic head) or cross_encoder (MiniLM + LoRA).")
+    ] = "embedded",
+    contrast: Annotated[
+        bool, typer.Option(help="Add the templated contrast data (fedrai.data.contrast) to the default data.")
+    ] = True,
+    epochs: Annotated[int, typer.Option(help="cross_encoder: passes over the sampled rows.")] = 1,
+    cap_per_group: Annotated[int, typer.Option(help="cross_encoder: most rows per (source, set).")] = 150,
 ) -> None:
-    """Train the embedded filter's head and report held-out precision/recall/F1/AUC."""
-    from fedrai.safety.train_head import train_filter
+    """Train a filter (head or cross-encoder) and report held-out figures."""
+    from fedrai.safety.filter_data import filter_examples
+    from fedrai.safety.train_head import load_labelled_jsonl, train_filter
+
+    examples = load_labelled_jsonl(data, seed) if data else filter_examples(seed, benign, contrast=contrast)
+    if design == "cross_encoder":
+        from fedrai.safety.train_cross import train_cross_encoder
+
+        meta = train_cross_encoder(
+            out.with_suffix(""),
+            examples,
+            max_length=max_seq_length,
+            epochs=epochs,
+            cap_per_group=cap_per_group,
+            max_fpr=max_fpr,
+            seed=seed,
+            log=typer.echo,
+        )
+        typer.echo(f"wrote {out.with_suffix('')}/ ({meta['train_seconds']} s)")
+        return
+    if design != "embedded":
+        raise typer.BadParameter(f"--design {design!r}: expected embedded or cross_encoder")
 
     record = train_filter(
         out,
         data=data,
+        examples=examples,
         seed=seed,
         n_benign=benign,
         max_fpr=max_fpr,

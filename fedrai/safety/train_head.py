@@ -692,6 +692,7 @@ def fit_mode(
     max_fpr: float,
     seed: int,
     set_weights: dict[str, float] | None = None,
+    cs: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0),
 ) -> tuple[LinearHead, dict[str, Any]]:
     """Fit one mode's logistic regression (C and threshold on val) and fold the threshold
     into the bias so that 0.5 is the operating point."""
@@ -702,7 +703,7 @@ def fit_mode(
     for s, w in (set_weights or {}).items():
         weight = weight * np.where(np.array(sets["train"]) == s, w, 1.0)
     best: tuple[float, Any, float] | None = None
-    for c in (0.3, 1.0, 3.0, 10.0):
+    for c in cs:
         clf = LogisticRegression(C=c, max_iter=5000, random_state=seed)
         clf.fit(x["train"], y["train"], sample_weight=weight)
         pv = clf.predict_proba(x["val"])[:, 1]
@@ -746,11 +747,14 @@ def train_filter(
     in_context_features: str = "auto",
     safe_answer_weight: float = 1.0,
     data_options: dict[str, Any] | None = None,
+    examples: list[Example] | None = None,
+    cs: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0),
     log=print,
 ) -> dict[str, Any]:
     """Train a head file at ``out_path`` (+ ``<out_path>.json`` record); return the record.
 
-    ``data`` is a labelled JSONL (see :func:`load_labelled_jsonl`); without it the default
+    ``examples`` (already built rows, e.g. ``fedrai.safety.filter_data.filter_examples``) take
+    precedence over ``data``. ``data`` is a labelled JSONL (see :func:`load_labelled_jsonl`); without it the default
     offline sources are used. Modes the user data cannot train (no rows with both labels) keep
     the heads of ``base_head`` (default: the shipped head).
 
@@ -771,7 +775,10 @@ def train_filter(
 
     t0 = time.time()
     data_options = dict(DEFAULT_DATA_OPTIONS if data_options is None else data_options)
-    examples = load_labelled_jsonl(data, seed) if data else default_examples(seed, n_benign, **data_options)
+    if examples is None:
+        examples = (
+            load_labelled_jsonl(data, seed) if data else default_examples(seed, n_benign, **data_options)
+        )
     if encoder is None:
         encoder = SentenceEncoder(encoder_ref, max_seq_length, dtype=encoder_dtype)
     tag = encoder_tag(encoder_ref, max_seq_length, encoder_dtype)
@@ -823,7 +830,7 @@ def train_filter(
             y[s] = np.array([e.label for e in part])
             sets[s] = [e.set for e in part]
         head, fit_info = fit_mode(
-            x, y, sets, kind, max_fpr, seed, {"harmful_safe_answer": safe_answer_weight}
+            x, y, sets, kind, max_fpr, seed, {"harmful_safe_answer": safe_answer_weight}, cs
         )
         head.proj = proj
         heads[mode] = head
@@ -933,3 +940,6 @@ def _brief(m: dict[str, Any]) -> str:
 
 def examples_to_dicts(examples: list[Example]) -> list[dict[str, Any]]:
     return [asdict(e) for e in examples]
+
+
+CachedEncoder = _CachedEncoder  # public name for benchmarks and tools

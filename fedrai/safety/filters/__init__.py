@@ -10,6 +10,10 @@ __all__ = ["INVALID_INPUT_REASONS", "Judged", "SafetyFilter", "Verdict", "build_
 
 def build_filter(cfg: SafetyConfig) -> SafetyFilter:
     """The configured backend, loaded (model weights are read here, once per client)."""
+    if cfg.backend == "cross_encoder":
+        from fedrai.safety.filters.cross_encoder import CrossEncoderFilter
+
+        return CrossEncoderFilter(cfg)
     if cfg.backend == "embedded":
         from fedrai.safety.filters.embedded import EmbeddedFilter
 
