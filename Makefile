@@ -6,7 +6,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.fedrai-installed
 TORCH   ?= torch==2.13.0
-TEST_ASSETS := minilm-l6-v2 instructlab harmful-pairs advbench refusal-evals harmbench strongreject mtbench
+TEST_ASSETS := minilm-l6-v2 instructlab harmful-pairs advbench refusal-evals objective-evals harmbench strongreject mtbench
 
 .PHONY: setup demo test test-fast bench lint clean
 
