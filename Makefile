@@ -21,8 +21,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/fedrai assets fetch
-	$(BIN)/fedrai demo $(ARGS)
+	$(BIN)/fedrai demo $(ARGS)   # fetches the assets the demo names (not the 358 MB HHH archive)
 
 test: $(STAMP)
 	$(BIN)/fedrai assets fetch $(TEST_ASSETS)
