@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from fedrai.config import ConfigError, ExperimentConfig, reference_markdown
+from fedrai.console import make_console
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 assets_app = typer.Typer(
@@ -23,7 +23,7 @@ config_app = typer.Typer(help="Check experiment configs and print the reference.
 app.add_typer(assets_app, name="assets")
 app.add_typer(config_app, name="config")
 
-console = Console()
+console = make_console()  # plain, unwrapped lines when stdout is not a terminal
 
 DEMO_EXPERIMENT = Path(__file__).parent / "presets" / "demo.toml"
 
@@ -62,18 +62,34 @@ def run(
     ] = None,
 ) -> None:
     """Run an experiment as a Flower simulation on Ray."""
+    from fedrai import run_state
+    from fedrai.run_lock import RunDirBusy, run_dir_lock
+
     if resume is not None:
         if experiment is not None or set_:
             _fail("--resume takes the run dir's own config.toml; do not pass an experiment or --set")
         cfg = load_experiment(resume / "config.toml", [], out=resume)
+        try:
+            with run_dir_lock(resume):  # a run dir being written: name its writer first
+                state = run_state.inspect(resume)
+        except RunDirBusy as err:
+            _fail(str(err))
+        note = run_state.finished_note(state, str(resume))
+        if note is not None:  # a finished run stays as it is: its files are the record
+            console.print(note, highlight=False, markup=False, soft_wrap=True)
+            return
+        refusal = run_state.resume_refusal(state)
+        if refusal is not None:  # at once: no SuperLink, no Ray for nothing
+            _fail(refusal)
         run_dir = resume
     else:
         if experiment is None:
             _fail("give an experiment TOML (e.g. `fedrai demo` runs the embedded default)")
         cfg = load_experiment(experiment, set_, out)
         run_dir = cfg.run_dir()
-        if (run_dir / "metrics.jsonl").exists():
-            _fail(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        refusal = run_state.start_refusal(run_state.inspect(run_dir), how_to_resume=f"use --resume {run_dir}")
+        if refusal is not None:
+            _fail(refusal)
     _run(cfg, run_dir.resolve(), resume=resume is not None)
 
 
@@ -95,9 +111,11 @@ def demo(
     out: Annotated[Path | None, typer.Option(help="Run dir.")] = None,
 ) -> None:
     """Run the embedded default: SmolLM2-135M-Instruct on offline data, a few clients and rounds."""
+    from fedrai.run_state import inspect
+
     cfg = load_experiment(DEMO_EXPERIMENT, set_, out)
     run_dir = cfg.run_dir().resolve()
-    if (run_dir / "metrics.jsonl").exists():
+    if inspect(run_dir).holds_run:
         if out is not None:
             _fail(f"{run_dir} already holds a run; pass another --out or delete it")
         run_dir = run_dir.with_name(f"{run_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}")  # keep earlier demos
@@ -108,8 +126,8 @@ def demo(
 def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
     from fedrai.assets import AssetError, fetch_for
     from fedrai.preflight import PreflightError, preflight
-    from fedrai.run_dir import RunDir
     from fedrai.run_lock import RunDirBusy, run_dir_lock
+    from fedrai.run_state import inspect, start_refusal
 
     try:
         fetch_for(cfg)
@@ -124,8 +142,10 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
             held.enter_context(run_dir_lock(run_dir))  # one writer per run dir, until we return
         except RunDirBusy as err:
             _fail(str(err))
-        if not resume and RunDir(run_dir).metrics.exists():  # another run finished here meanwhile
-            _fail(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        if not resume and (
+            refusal := start_refusal(inspect(run_dir), how_to_resume=f"use --resume {run_dir}")
+        ):
+            _fail(refusal)  # another run wrote here meanwhile
         if resume:  # the holder's lock first, then its checkpoint: before the stack starts
             _check_resumable(cfg, run_dir)
         _run_locked(cfg, run_dir, resume=resume)
@@ -134,6 +154,7 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
 def _run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
     from fedrai.progress import guard_effect_lines, rounds_table
     from fedrai.run_dir import RunDir
+    from fedrai.run_state import interrupted_hint
     from fedrai.runtime import SimulationError, run_simulation
 
     console.print(
@@ -154,6 +175,10 @@ def _run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
         except SimulationError as err:
             _fail(str(err))
             return
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the stack is stopped; say how to go on (exit 130)
+            status.stop()
+            console.print(interrupted_hint(run_dir, cfg.federation.num_rounds), highlight=False, markup=False)
+            raise
     rows = RunDir(run_dir).read_metrics()
     console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)"))
     for line in guard_effect_lines(rows):
