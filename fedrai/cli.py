@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import time
@@ -26,6 +27,8 @@ app.add_typer(config_app, name="config")
 console = make_console()  # plain, unwrapped lines when stdout is not a terminal
 
 DEMO_EXPERIMENT = Path(__file__).parent / "presets" / "demo.toml"
+
+ROUND_LINE = re.compile(r"\[fedrai\] round (\d+)/")
 
 SetOption = Annotated[
     list[str] | None, typer.Option("--set", help="Override a config key: section.key=value (repeatable).")
@@ -154,6 +157,8 @@ def _run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
 def _run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
     from fedrai.progress import guard_effect_lines, rounds_table
     from fedrai.run_dir import RunDir
+    from fedrai.run_progress import RunProgress
+    from fedrai.run_progress import parse as parse_progress
     from fedrai.run_state import interrupted_hint
     from fedrai.runtime import SimulationError, run_simulation
 
@@ -161,12 +166,20 @@ def _run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
         f"[bold]fedrai[/] {cfg.name}: {cfg.federation.num_clients} clients x {cfg.federation.num_rounds} rounds, "
         f"strategy {cfg.strategy.name}, model {cfg.model.name_or_path} -> {run_dir}"
     )
-    with console.status("starting SuperLink and Ray...") as status:
+    progress = RunProgress(cfg.federation.num_rounds)
+    with console.status(progress.describe()) as status:  # drawn only in a terminal
 
         def show(line: str) -> None:
-            if "[fedrai]" in line:
-                console.print(line[line.index("[fedrai]") :], highlight=False, markup=False)
-                status.update(f"round {line.split()[2] if len(line.split()) > 2 else ''} done; training...")
+            event = parse_progress(line)
+            if event is not None:  # in-round events: the status line, never printed
+                progress.update(event)
+                status.update(progress.describe())
+            elif "[fedrai]" in line:
+                text = line[line.index("[fedrai]") :]
+                console.print(text, highlight=False, markup=False)
+                if match := ROUND_LINE.match(text):
+                    progress.round_done(int(match.group(1)))
+                    status.update(progress.describe())
             elif "ERROR" in line or "Traceback" in line:
                 console.print(Text(line, style="red"), highlight=False)
 
