@@ -118,5 +118,6 @@ class RunProgress:
             if self.stage != "training":
                 parts.append(self.stage)
         eta = self.eta(now)
-        parts.append(f"ETA {_duration(eta)}" if eta is not None else "ETA after round 1")
+        if eta is not None:  # known once a round has finished
+            parts.append(f"ETA {_duration(eta)}")
         return " · ".join(parts)

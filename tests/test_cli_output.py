@@ -107,7 +107,7 @@ def test_rates_are_percent_in_round_lines_and_eval() -> None:
 
 def test_progress_events_fold_into_a_status_line() -> None:
     p = RunProgress(num_rounds=3)
-    assert p.describe(now=0.0) == "starting SuperLink and Ray · ETA after round 1"
+    assert p.describe(now=0.0) == "starting SuperLink and Ray"
     p.update({"event": "evaluate", "round": 0}, now=1.0)
     assert p.describe(now=1.0).startswith("round 0: evaluating the base model")
     p.round_done(0, now=5.0)
@@ -119,9 +119,7 @@ def test_progress_events_fold_into_a_status_line() -> None:
         {"event": "step", "round": 1, "client": 0, "step": 2},  # late line: steps never go back
     ):
         p.update(event, now=20.0)
-    assert p.describe(now=20.0) == (
-        "round 1/3 · 2 clients sampled · guard 1/2 · local steps 5/16 · ETA after round 1"
-    )
+    assert p.describe(now=20.0) == ("round 1/3 · 2 clients sampled · guard 1/2 · local steps 5/16")
     p.update({"event": "evaluate", "round": 1}, now=100.0)
     assert "evaluating" in p.describe(now=100.0)
     p.round_done(1, now=130.0)  # round 1 took 120 s: 2 rounds left
