@@ -1,7 +1,6 @@
 """``fedrai eval``: evaluate a base model (+ adapter) standalone and write JSON.
 
-Mount with ``app.command("eval")(eval_command)`` on the main Typer app, or run this module's
-``app`` alone (``python -m fedrai.evaluation.cli``).
+``fedrai.cli`` mounts ``eval_command``; this module's ``app`` runs it alone (``python -m fedrai.cli.eval``).
 """
 
 from __future__ import annotations

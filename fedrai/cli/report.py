@@ -1,6 +1,6 @@
 """``fedrai report RUN_DIR... [--out DIR]``.
 
-Mount with ``app.command("report")(report_command)`` on the main Typer app.
+``fedrai.cli`` mounts ``report_command``; this module's ``app`` runs it alone.
 """
 
 from __future__ import annotations
