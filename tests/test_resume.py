@@ -194,3 +194,10 @@ def test_checkpoint_round_is_read_without_the_tensors(tmp_path: Path) -> None:
         tensors.write_bytes(b"damaged")
     assert run_state.inspect(tmp_path).checkpoint_round == 3
     assert run_state.inspect(tmp_path / "x").checkpoint_round is None
+
+
+def test_deploy_local_refuses_a_run_dir_that_holds_a_run(experiment: Path, tmp_path: Path, no_stack) -> None:
+    write_rows(tmp_path / "old", [0, 1])
+    result = runner.invoke(app, ["deploy", "local", str(experiment), "--out", str(tmp_path / "old")])
+    assert result.exit_code == 2 and "already holds a run; remove it" in result.output, result.output
+    assert no_stack == []

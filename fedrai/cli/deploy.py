@@ -178,9 +178,12 @@ def local(
     from fedrai.assets import AssetError, fetch_for
     from fedrai.progress import rounds_table
     from fedrai.run_dir import RunDir
+    from fedrai.run_state import inspect, start_refusal
     from fedrai.runtime.deployment import DeploymentError, run_loopback
 
     cfg = load_experiment(experiment, set_, out)
+    if refusal := start_refusal(inspect(out), how_to_resume="remove it"):  # before any process starts
+        fail(refusal)
     try:
         fetch_for(cfg)
         result = run_loopback(cfg, out, warm=warm, on_output=_show)
