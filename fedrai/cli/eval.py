@@ -1,6 +1,6 @@
 """``fedrai eval``: evaluate a base model (+ adapter) standalone and write JSON.
 
-``fedrai.cli`` mounts ``eval_command``; this module's ``app`` runs it alone (``python -m fedrai.cli.eval``).
+``fedrai.cli`` mounts ``eval_command`` as ``fedrai eval``; this module's ``app`` is the command alone.
 """
 
 from __future__ import annotations
@@ -149,6 +149,3 @@ def _run_adapter(run_dir: Path, round_: int | None, fail: Callable[[str], None])
 
 
 app.command("eval")(eval_command)
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

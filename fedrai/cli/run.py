@@ -89,6 +89,7 @@ def demo(
 
 
 def start_run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
+    """Assets, pre-flight and the run-dir lock first: every error is one line before any process starts."""
     from fedrai.assets import AssetError, fetch_for
     from fedrai.preflight import PreflightError, preflight
     from fedrai.run_lock import RunDirBusy, run_dir_lock
@@ -117,6 +118,7 @@ def start_run(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
 
 
 def run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
+    """Run the simulation under the lock: round lines, a status line in a terminal, the closing table."""
     from fedrai.progress import guard_effect_lines, rounds_table
     from fedrai.run_dir import RunDir
     from fedrai.run_progress import RunProgress
