@@ -88,6 +88,19 @@ def exists(directory: Path) -> bool:
     return (directory / MANIFEST).is_file() or (directory / LEGACY).is_file()
 
 
+def completed_round(directory: Path) -> int | None:
+    """The round a checkpoint holds, from its manifest alone (None: no readable fedrai checkpoint).
+
+    For messages ("interrupted after round N"); :func:`load` is what checks a checkpoint.
+    """
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = manifest.get("round") if isinstance(manifest, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def save(directory: Path, ckpt: Checkpoint) -> None:
     """Write the tensors file, then ``state.json`` naming it (atomic), then drop older tensors."""
     import torch

@@ -14,6 +14,7 @@ from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows
 from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
 from fedrai.data import Row
 from fedrai.model import get_adapter_state, set_adapter_state
+from fedrai.run_progress import emit
 from fedrai.strategies.scaffold import CONTROL_DELTA_KEY, ScaffoldClient
 from fedrai.training import train_lora
 from fedrai.transport import from_arrays, to_arrays
@@ -53,6 +54,7 @@ def train(msg: Message, context: Context) -> Message:
 
         worker.guarded[guard_key] = cached_guard(state_dir, guard_key, guard)
     rows, counts = worker.guarded[guard_key]
+    emit("guard", server_round, client=site_key, rows=len(rows))  # progress for `fedrai run`
 
     scaffold = None
     if config.get("strategy") == "scaffold":  # control variates: c - c_i corrects every gradient
@@ -74,6 +76,7 @@ def train(msg: Message, context: Context) -> Message:
         weight_decay=cfg.train.weight_decay,
         proximal_mu=float(config.get("proximal-mu", 0.0)),
         grad_correction=scaffold.correction if scaffold is not None else None,
+        on_step=lambda step: emit("step", server_round, client=site_key, step=step),
     )
     state = get_adapter_state(worker.model)
     reply = RecordDict(

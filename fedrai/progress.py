@@ -2,46 +2,73 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-# (metrics key, column title, format)
+# (metrics key, column title, kind): rates are shown in percent, as in `fedrai report`.
 COLUMNS: list[tuple[str, str, str]] = [
-    ("round", "round", "{:.0f}"),
-    ("train_loss", "train loss", "{:.3f}"),
-    ("clients", "clients", "{:.0f}"),
-    ("failures", "failed", "{:.0f}"),
-    ("safety.flagged", "flagged", "{:.0f}"),
-    ("cai.revised_by_model", "revised", "{:.0f}"),
-    ("cai.fallback_refusals", "fallback", "{:.0f}"),
-    ("cai_server.revised_by_model", "server revised", "{:.0f}"),
-    ("cai_server.fallback_refusals", "server fallback", "{:.0f}"),
-    ("advbench.refusal_rate", "AdvBench refusal", "{:.3f}"),
-    ("advbench.judge_safe_rate", "judge safe", "{:.3f}"),
-    ("benign.refusal_rate", "benign refusal", "{:.3f}"),
-    ("hhh.accuracy", "HHH", "{:.3f}"),
-    ("mtbench.score", "MT-Bench", "{:.2f}"),
-    ("alarming.refusal_rate", "safe-alarming refusal", "{:.3f}"),
-    ("heldout.loss", "held-out loss", "{:.3f}"),
-    ("gate.rejected", "gated", "{:.0f}"),
-    ("bytes_up", "MB up", "{:.2f}"),
-    ("seconds", "s", "{:.1f}"),
+    ("round", "round", "int"),
+    ("train_loss", "train loss", "num"),
+    ("clients", "clients", "int"),
+    ("failures", "failed", "int"),
+    ("safety.flagged", "flagged", "int"),
+    ("cai.revised_by_model", "revised", "int"),
+    ("cai.fallback_refusals", "fallback", "int"),
+    ("cai_server.revised_by_model", "server revised", "int"),
+    ("cai_server.fallback_refusals", "server fallback", "int"),
+    ("advbench.refusal_rate", "AdvBench refusal %", "pct"),
+    ("advbench.judge_safe_rate", "judge safe %", "pct"),
+    ("benign.refusal_rate", "benign refusal %", "pct"),
+    ("hhh.accuracy", "HHH %", "pct"),
+    ("mtbench.score", "MT-Bench", "score"),
+    ("alarming.refusal_rate", "safe-alarming refusal %", "pct"),
+    ("heldout.loss", "held-out loss", "num"),
+    ("gate.rejected", "gated", "int"),
+    ("bytes_up", "MB up", "mb"),
+    ("seconds", "s", "sec"),
 ]
 
+FORMATS: dict[str, str] = {
+    "int": "{:.0f}",
+    "num": "{:.3f}",
+    "score": "{:.2f}",
+    "pct": "{:.1f}",
+    "mb": "{:.2f}",
+    "sec": "{:.1f}",
+}
 
-def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
-    value = row.get(key)
+
+def format_value(value: Any, kind: str) -> str:
+    """One figure as the console and the report show it: rates x100 (percent), bytes in MB."""
     if value is None:
         return "-"
-    if key == "bytes_up":
+    if kind == "pct":
+        value = 100 * value
+    elif kind == "mb":
         value = value / 1e6
-    return fmt.format(value)
+    return FORMATS[kind].format(value)
+
+
+def format_metric(key: str, value: object) -> str:
+    """Any metric by its key: rates in percent (``6.2%``), as ``fedrai run`` and ``fedrai report`` show them."""
+    if not isinstance(value, float) or math.isnan(value):
+        return str(value)
+    if "_rate" in key or key.endswith(".accuracy"):
+        return f"{100 * value:.1f}%"
+    return f"{value:.4f}"
+
+
+def _cell(row: dict[str, Any], key: str, kind: str) -> str:
+    return format_value(row.get(key), kind)
 
 
 def format_round_line(row: dict[str, Any], num_rounds: int) -> str:
+    """``[fedrai] round 2/3  train loss=1.234  ...  AdvBench refusal=6.2%``: one line, grep-able."""
     parts = [f"[fedrai] round {row['round']}/{num_rounds}"]
-    for key, title, fmt in COLUMNS[1:]:
+    for key, title, kind in COLUMNS[1:]:
         if row.get(key) is not None:
-            parts.append(f"{title}={_cell(row, key, fmt)}")
+            name, unit = (title.removesuffix(" %"), "%") if kind == "pct" else (title, "")
+            parts.append(f"{name}={_cell(row, key, kind)}{unit}")
     return "  ".join(parts)
 
 
@@ -54,7 +81,7 @@ def rounds_table(rows: list[dict[str, Any]], title: str = "rounds") -> Any:
     for _, name, _ in present:
         table.add_column(name, justify="right")
     for r in rows:
-        table.add_row(*(_cell(r, key, fmt) for key, _, fmt in present))
+        table.add_row(*(_cell(r, key, kind) for key, _, kind in present))
     return table
 
 

@@ -26,6 +26,7 @@ from fedrai.evaluation.gate import BENIGN_KEY, LOSS_KEY, AcceptanceGate
 from fedrai.model import count_parameters, get_adapter_state, load_model, set_adapter_state
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
+from fedrai.run_progress import emit
 from fedrai.strategies import build_strategy
 from fedrai.tracking import open_trackers
 from fedrai.training import round_learning_rate
@@ -70,6 +71,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         run.config.write_text(cfg.to_toml(), encoding="utf-8")
         row: dict[str, Any] = {"round": 0, "seconds": 0.0}
         if evaluator is not None:
+            emit("evaluate", 0)
             scores = evaluator.evaluate(model, 0)
             row.update(scores)
             if gate is not None:
@@ -84,9 +86,11 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         random.seed(cfg.seed * 1_000_003 + server_round)  # Flower samples clients with `random`
         lr = round_learning_rate(cfg.train, server_round, cfg.federation.num_rounds)
         train_config = ConfigRecord({"server-round": server_round, "lr": lr, "strategy": cfg.strategy.name})
-        messages = strategy.configure_train(server_round, arrays, train_config, grid)
+        messages = list(strategy.configure_train(server_round, arrays, train_config, grid))
+        emit("round", server_round, sampled=len(messages), steps=cfg.train.local_steps)
         before = strategy.capture_state()  # what the gate restores if it refuses this round
-        replies = grid.send_and_receive(messages, timeout=cfg.federation.round_timeout_s)
+        replies = list(grid.send_and_receive(messages, timeout=cfg.federation.round_timeout_s))
+        emit("replies", server_round, replies=len(replies))
         aggregated, _ = strategy.aggregate_train(server_round, replies)
         row = {"round": server_round, "lr": lr, **strategy.traffic.summary()}
         for err in strategy.traffic.errors:
@@ -98,6 +102,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         set_adapter_state(model, from_arrays(arrays))
 
         if server_cai is not None:  # prefixed apart from the clients' own cai.* counts
+            emit("server_cai", server_round)
             row.update(
                 {
                     f"cai_server.{k.removeprefix('cai.')}": v
@@ -109,6 +114,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
 
         last = server_round == cfg.federation.num_rounds
         if evaluator is not None:
+            emit("evaluate", server_round)
             scores = evaluator.evaluate(model, server_round)
             if gate is not None:
                 decision = gate.judge(scores)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -71,6 +72,7 @@ def train_lora(
     proximal_mu: float = 0.0,
     grad_correction: dict[str, torch.Tensor] | None = None,
     progress: bool = False,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train the adapter in place for ``steps`` optimizer steps on ``rows``.
 
@@ -78,7 +80,7 @@ def train_lora(
     entry). ``grad_correction`` (adapter-state key -> tensor) is SCAFFOLD's ``c - c_i``, applied
     as ``w -= lr * correction`` after each optimizer step: with SGD that is exactly the paper's
     corrected step (unclipped), and with AdamW it is what OpenFedLLM does, rather than letting
-    Adam rescale the correction.
+    Adam rescale the correction. ``on_step`` is called with the number of steps done after each.
     """
     started = time.perf_counter()
     examples = [e for e in (tokenize_row(tokenizer, r, max_seq_length) for r in rows) if e is not None]
@@ -111,7 +113,7 @@ def train_lora(
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
         torch.manual_seed(seed)  # LoRA dropout
         cursor = 0
-        for _step in range(steps):
+        for step in range(steps):
             step_loss = 0.0
             for _micro in range(grad_accum):
                 batch = [examples[i] for i in order[cursor : cursor + batch_size]]
@@ -134,6 +136,8 @@ def train_lora(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{step_loss:.3f}")
+            if on_step is not None:
+                on_step(step + 1)
     if bar is not None:
         bar.close()
     model.eval()

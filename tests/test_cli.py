@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
+import click
+import tomllib
+import typer.main
 from typer.testing import CliRunner
 
-from fedrai.cli import _mount_optional, app
+from fedrai.cli import app
 
-_mount_optional()
 runner = CliRunner()
 
 
@@ -37,10 +39,72 @@ def test_resume_needs_a_run_dir(tmp_path: Path):
     assert result.exit_code == 2 and "not found" in result.output
 
 
-def test_every_command_is_mounted():
-    result = runner.invoke(app, ["--help"])
-    for command in ("run", "demo", "eval", "report", "sweep", "assets", "config", "safety"):
-        assert command in result.output
+COMMANDS = [
+    "assets fetch",
+    "assets list",
+    "config check",
+    "config reference",
+    "demo",
+    "deploy credentials",
+    "deploy local",
+    "deploy site",
+    "deploy submit",
+    "deploy warm-exec",
+    "eval",
+    "report",
+    "run",
+    "safety audit",
+    "safety score",
+    "safety train-filter",
+    "sweep",
+]
+
+
+def command_paths(command: click.Command, path: tuple[str, ...] = ()) -> list[str]:
+    if isinstance(command, click.Group):
+        return [p for name, sub in command.commands.items() for p in command_paths(sub, (*path, name))]
+    return [" ".join(path)]
+
+
+def test_every_command_is_mounted_once_with_its_help():
+    """The command list itself (not a substring of the help), and every command's own --help."""
+    assert sorted(command_paths(typer.main.get_command(app))) == COMMANDS
+    for path in COMMANDS:
+        result = runner.invoke(app, [*path.split(), "--help"], terminal_width=200)
+        assert result.exit_code == 0, (path, result.output)
+        assert f"Usage: root {path} " in result.output or f"Usage: root {path}\n" in result.output, (
+            result.output
+        )
+
+
+def test_the_entry_points_run_the_same_app():
+    import subprocess
+    import sys
+
+    from fedrai import cli
+
+    out = subprocess.run(
+        [sys.executable, "-m", "fedrai", "config", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and "reference" in out.stdout, out.stderr
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["fedrai"] == "fedrai.cli:main" and callable(cli.main)
+
+
+def test_command_modules_share_helpers_without_a_cycle():
+    """Command modules import the shared helpers (fedrai.cli.common), never the package that mounts
+    them, and no private name crosses a module boundary."""
+    import ast
+
+    package = Path(__file__).parents[1] / "fedrai" / "cli"
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not any(a.name.startswith("_") for a in node.names), (module.name, ast.dump(node))
+                if module.name != "__init__.py":
+                    assert node.module != "fedrai.cli", (module.name, "imports the package that mounts it")
+            elif isinstance(node, ast.Import) and module.name != "__init__.py":
+                assert all(a.name != "fedrai.cli" for a in node.names), module.name
 
 
 def test_error_text_is_printed_literally(tmp_path: Path):

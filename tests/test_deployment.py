@@ -245,9 +245,8 @@ def test_node_config_and_keys(tmp_path):
 def test_deploy_cli_credentials_and_site_preflight(tmp_path):
     from typer.testing import CliRunner
 
-    from fedrai.cli import _mount_optional, app
+    from fedrai.cli import app
 
-    _mount_optional()
     runner = CliRunner()
     creds = tmp_path / "creds"
     made = runner.invoke(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fedrai.cli.eval import app
 from fedrai.config import ExperimentConfig
-from fedrai.evaluation.cli import app
 from fedrai.evaluation.progress import EvalProgress, format_duration
 from fedrai.quiet import routed_warnings
 

@@ -160,7 +160,7 @@ def test_disabled_and_missing_judge(tiny, eval_files) -> None:
 def test_eval_cli_writes_json(tiny_model_dir: Path, eval_files, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from fedrai.evaluation.cli import app
+    from fedrai.cli.eval import app
 
     adv, benign = eval_files
     heldout = tmp_path / "heldout.jsonl"
@@ -185,7 +185,7 @@ def test_eval_cli_writes_json(tiny_model_dir: Path, eval_files, tmp_path: Path) 
     assert data["metrics"]["advbench.n"] == 4 and data["metrics"]["benign.n"] == 2
     assert "heldout.loss" in data["metrics"] and data["adapter"] is None
     assert data["metrics"]["hhh.n"] == 4 and 0.0 <= data["metrics"]["hhh.accuracy"] <= 1.0
-    assert re.search(r"hhh\.accuracy\s+\d\.\d{4}", result.output)  # printed, not only written
+    assert re.search(r"hhh\.accuracy\s+\d+\.\d%", result.output)  # printed (in percent), not only written
     assert len(data["responses"]) == 6 + 4
     bad = CliRunner().invoke(app, ["--set", "eval.batch_size=0", "--out", str(out)])
     assert bad.exit_code == 2 and "batch_size" in bad.output

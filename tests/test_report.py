@@ -157,7 +157,7 @@ def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
 def test_report_cli(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from fedrai.report.cli import app
+    from fedrai.cli.report import app
 
     run = make_run(tmp_path, "one")
     result = CliRunner().invoke(app, [str(run), "--out", str(tmp_path / "rep")])
@@ -207,7 +207,7 @@ def _add_final(run: Path, **final: float) -> Path:
 def test_hhh_and_mtbench_columns_beside_the_papers_numbers(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from fedrai.report.cli import app
+    from fedrai.cli.report import app
     from fedrai.report.paper import PAPER_TABLE, paper_row
 
     fl = _add_final(make_run(tmp_path, "fl"), hhh_accuracy=0.5204, mtbench_score=3.25)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from fedrai.cli.safety import app
 from fedrai.config import SafetyConfig
 from fedrai.safety.audit import AuditLog
-from fedrai.safety.cli import app
 from fedrai.safety.filters.base import Judged, SafetyFilter
 from fedrai.safety.guard import screen_rows
 from tests.conftest import write_jsonl

@@ -94,7 +94,7 @@ def test_labelled_jsonl_errors(tmp_path: Path) -> None:
 def test_cli_app_has_both_commands(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from fedrai.safety.cli import app
+    from fedrai.cli.safety import app
 
     runner = CliRunner()
     out = runner.invoke(app, ["--help"])
@@ -114,10 +114,8 @@ def test_cli_app_has_both_commands(tmp_path: Path) -> None:
 def test_score_bad_files_get_one_line_errors(tmp_path: Path, name: str, content: bytes, needle: str) -> None:
     from typer.testing import CliRunner
 
-    from fedrai.cli import _mount_optional
     from fedrai.cli import app as main_app
 
-    _mount_optional()
     path = tmp_path / name
     path.write_bytes(content)
     result = CliRunner().invoke(main_app, ["safety", "score", str(path), "--out", str(tmp_path / "o")])
@@ -172,7 +170,7 @@ def test_cli_score_prints_distribution_and_clear_mode_error(tmp_path: Path, monk
     from typer.testing import CliRunner
 
     import fedrai.safety.filters as filters
-    from fedrai.safety.cli import app
+    from fedrai.cli.safety import app
 
     monkeypatch.setattr(filters, "build_filter", lambda cfg: PromptBombFilter(cfg))
     src = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "make a bomb"}, {"prompt": "bake bread"}])

@@ -1,4 +1,8 @@
-"""Per-round curves, one line per run, written as 150-dpi PNGs that read well in an image viewer."""
+"""Per-round curves, one line per run, written as 150-dpi PNGs that read well in an image viewer.
+
+Legends sit outside the axes and files are saved with a tight bounding box, so neither the data
+nor the legend is cut; what the labels, ticks and n say is decided in :mod:`plot_labels`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fedrai.report.plot_labels import point_labels, round_limits, round_ticks, run_labels, sample_note
 from fedrai.report.runs import Run
 from fedrai.report.seeds import group_by_setting
 
@@ -57,41 +62,67 @@ def _pyplot():
     return plt
 
 
-def _label(run: Run) -> str:
-    return f"{run.name} ({run.setting}, {run.strategy})"
-
-
 # Distinct marker and dash per run, so runs with equal values stay visible on top of each other.
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _DASHES = ("-", "--", "-.", ":")
 
 
-def _draw(ax, runs: Sequence[Run], curve: Curve) -> bool:
-    drawn = False
-    for i, run in enumerate(runs):
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")  # the bounding box takes in outside legends
+
+
+def _set_rounds(ax, rounds: Sequence[float], first_label: str = "Round (0 = before training)") -> None:
+    """Whole-number round ticks (also for one round) and the axis label."""
+    ticks = round_ticks(rounds)
+    if ticks:
+        ax.set_xticks(ticks)
+        ax.set_xlim(*round_limits(ticks))
+    ax.set_xlabel(first_label if 0 in ticks else "Round")
+
+
+def _title(curve: Curve, runs: Sequence[Run]) -> str:
+    note = sample_note(runs, curve.key) if curve.percent else None
+    return curve.title + (f"\n{note}" if note else "")
+
+
+def _draw(ax, runs: Sequence[Run], labels: Sequence[str], curve: Curve) -> bool:
+    drawn, finals, rounds = False, False, []
+    scale = 100.0 if curve.percent else 1.0
+    for i, (run, label) in enumerate(zip(runs, labels, strict=True)):
         xs, ys = run.series(curve.key)
         if not xs:
             continue
-        ys = [100 * y for y in ys] if curve.percent else ys
+        color = f"C{i % 10}"
         ax.plot(
             xs,
-            ys,
+            [scale * y for y in ys],
             marker=_MARKERS[i % len(_MARKERS)],
             linestyle=_DASHES[(i // len(_MARKERS) + i) % len(_DASHES)],
             markersize=5,
             linewidth=1.8,
-            color=f"C{i % 10}",
-            label=_label(run),
+            color=color,
+            label=label,
         )
+        rounds.extend(xs)
         drawn = True
-    ax.set_title(curve.title, fontsize=11)
-    ax.set_xlabel("Round (0 = before training)" if curve.key != "train_loss" else "Round")
+        final, is_final = run.final(curve.key)
+        if curve.percent and is_final and final is not None:  # the larger final set, at the last round
+            ax.scatter(
+                [xs[-1]], [scale * final], marker="*", s=130, color=color, edgecolors="black", zorder=5
+            )
+            finals = True
+    if finals:
+        ax.scatter([], [], marker="*", s=130, color="white", edgecolors="black", label=FINAL_LABEL)
+    ax.set_title(_title(curve, runs), fontsize=10)
+    _set_rounds(ax, rounds)
     ax.set_ylabel(curve.ylabel)
     ax.grid(True, alpha=0.3)
     if curve.percent:
         ax.set_ylim(-3, 103)
-    ax.xaxis.get_major_locator().set_params(integer=True)
     return drawn
+
+
+FINAL_LABEL = "final evaluation, larger set"
 
 
 def plot_curves(runs: Sequence[Run], curve: Curve, path: Path) -> Path | None:
@@ -100,10 +131,9 @@ def plot_curves(runs: Sequence[Run], curve: Curve, path: Path) -> Path | None:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    _draw(ax, runs, curve)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    _draw(ax, runs, run_labels(runs), curve)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -114,31 +144,31 @@ def plot_overview(runs: Sequence[Run], path: Path) -> Path | None:
     if not present:
         return None
     plt = _pyplot()
-    nrows = (len(CURVES) + 1) // 2
-    fig, axes = plt.subplots(nrows, 2, figsize=(12, 4.25 * nrows))
-    for ax in list(axes.flat)[len(CURVES) :]:
+    nrows = (len(present) + 1) // 2
+    fig, axes = plt.subplots(nrows, 2, figsize=(12, 4.25 * nrows), squeeze=False)
+    for ax in list(axes.flat)[len(present) :]:
         ax.axis("off")
-    for ax, curve in zip(axes.flat, CURVES, strict=False):
-        if curve in present:
-            _draw(ax, runs, curve)
-        else:
-            ax.set_title(curve.title + " (no data)", fontsize=11)
-            ax.axis("off")
-    handles, labels = {}, []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in handles:
-                handles[lab] = h
-                labels.append(lab)
-    ncol = min(len(labels), 3) or 1
+    labels = run_labels(runs)
+    for ax, curve in zip(axes.flat, present, strict=False):
+        _draw(ax, runs, labels, curve)
+    handles, names = legend_entries(axes.flat)
+    fig.tight_layout()
     fig.legend(
-        [handles[lab] for lab in labels], labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False
+        handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=9, frameon=False
     )
-    rows_of_legend = (len(labels) + ncol - 1) // ncol
-    fig.tight_layout(rect=(0, 0.04 + 0.03 * rows_of_legend, 1, 1))
-    fig.savefig(path, dpi=DPI)
+    _save(fig, path)
     plt.close(fig)
     return path
+
+
+def legend_entries(axes) -> tuple[list, list[str]]:
+    """Each label once, in the order the axes show them (the final-set star last)."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    names = [n for n in handles if n != FINAL_LABEL] + [n for n in handles if n == FINAL_LABEL]
+    return [handles[n] for n in names], names
 
 
 TRADEOFF_X = "benign.refusal_rate"
@@ -152,11 +182,12 @@ def plot_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
     final full-set point (when the run has one) is a star, a gated round an open circle (the model
     kept) with the refused candidate as a cross. The top-left corner is the goal: safe and helpful.
     """
+    labels = run_labels(runs)
     paths = []
-    for run in runs:
+    for run, label in zip(runs, labels, strict=True):
         points = [
             (
-                row.get("round", i),
+                int(row.get("round", i)),
                 100 * row[TRADEOFF_X],
                 100 * row[TRADEOFF_Y],
                 bool(row.get("gate.rejected")),
@@ -165,21 +196,23 @@ def plot_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
             if isinstance(row.get(TRADEOFF_X), int | float) and isinstance(row.get(TRADEOFF_Y), int | float)
         ]
         if points:
-            paths.append((run, points))
+            paths.append((run, label, points))
     if not paths:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 6))
     ax.axvspan(-3, 10, color="C2", alpha=0.06, label="benign refusal <= 10%")
-    for i, (run, points) in enumerate(paths):
+    numbered, gated_any, refused_any, final_any = [], False, False, False
+    for i, (run, label, points) in enumerate(paths):
         color = f"C{i % 10}"
         xs, ys = [p[1] for p in points], [p[2] for p in points]
         ax.plot(xs, ys, linestyle=_DASHES[i % len(_DASHES)], color=color, linewidth=1.5, alpha=0.8)
-        ax.scatter(xs, ys, color=color, marker=_MARKERS[i % len(_MARKERS)], s=28, label=_label(run), zorder=3)
-        for rnd, x, y, gated in points:
-            ax.annotate(str(rnd), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=color)
+        ax.scatter(xs, ys, color=color, marker=_MARKERS[i % len(_MARKERS)], s=28, label=label, zorder=3)
+        numbered.extend((x, y, rnd, color) for rnd, x, y, _ in points)
+        for _, x, y, gated in points:
             if gated:
                 ax.scatter([x], [y], facecolors="none", edgecolors="black", s=120, linewidths=1.2, zorder=4)
+                gated_any = True
         for rnd, cx, cy in _refused(run):  # what the gate refused, next to what it kept
             ax.scatter([cx], [cy], marker="x", color=color, s=60, linewidths=1.8, zorder=4)
             ax.annotate(
@@ -190,22 +223,63 @@ def plot_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
                 fontsize=7,
                 color=color,
             )
+            refused_any = True
         fx, _ = run.final(TRADEOFF_X)
         fy, is_final = run.final(TRADEOFF_Y)
         if fx is not None and fy is not None and is_final:
             ax.scatter([100 * fx], [100 * fy], color=color, marker="*", s=160, edgecolors="black", zorder=5)
+            final_any = True
+    for spot in point_labels(numbered):  # each round number once per spot
+        ax.annotate(
+            spot.text,
+            (spot.x, spot.y),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+            color=spot.color,
+        )
+    for shown, kwargs in tradeoff_keys(gated=gated_any, refused=refused_any, final=final_any):
+        ax.scatter([], [], label=shown, **kwargs)
     ax.set_xlim(-3, 103)
     ax.set_ylim(-3, 103)
-    ax.scatter([], [], marker="x", color="gray", label="candidate the gate refused")
-    ax.set_xlabel("Benign (MT-Bench) refusal rate, % (lower = more helpful)")
-    ax.set_ylabel("AdvBench refusal rate, % (higher = safer)")
-    ax.set_title("Safety vs over-refusal, per round (numbers = round; star = final full set)", fontsize=10)
+    runs_drawn = [r for r, _, _ in paths]
+    ax.set_xlabel(
+        _axis_label("Benign (MT-Bench) refusal rate, % (lower = more helpful)", runs_drawn, TRADEOFF_X)
+    )
+    ax.set_ylabel(_axis_label("AdvBench refusal rate, % (higher = safer)", runs_drawn, TRADEOFF_Y))
+    ax.set_title("Safety vs over-refusal, per round (numbers = rounds)", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    _save(fig, path)
     plt.close(fig)
     return path
+
+
+def tradeoff_keys(*, gated: bool, refused: bool, final: bool) -> list[tuple[str, dict]]:
+    """Legend entries for the marks the plane shows; none for a mark that is not drawn."""
+    keys = []
+    if final:
+        keys.append(
+            (
+                "final evaluation, larger set",
+                {"marker": "*", "s": 110, "color": "white", "edgecolors": "black"},
+            )
+        )
+    if gated:
+        keys.append(
+            (
+                "round the gate refused (open circle: the adapter kept)",
+                {"marker": "o", "s": 80, "facecolors": "none", "edgecolors": "black"},
+            )
+        )
+    if refused:
+        keys.append(("candidate the gate refused", {"marker": "x", "color": "gray"}))
+    return keys
+
+
+def _axis_label(text: str, runs: Sequence[Run], key: str) -> str:
+    note = sample_note(runs, key)
+    return f"{text}\n{note}" if note else text
 
 
 def _refused(run: Run) -> list[tuple[object, float, float]]:
@@ -244,15 +318,17 @@ def plot_spread_curves(runs: Sequence[Run], curve: Curve, path: Path) -> Path | 
             color=color,
             alpha=0.18,
         )
-    ax.set_title(curve.title + ": mean, band = min-max over seeds", fontsize=10)
-    ax.set_xlabel("Round (0 = before training)")
+    note = sample_note(runs, curve.key) if curve.percent else None
+    ax.set_title(
+        curve.title + ": mean, band = min-max over seeds" + (f"\n{note}" if note else ""), fontsize=10
+    )
+    _set_rounds(ax, [x for g in groups for x, _ in g.series(curve.key)])
     ax.set_ylabel(curve.ylabel)
     ax.grid(True, alpha=0.3)
     if curve.percent:
         ax.set_ylim(-3, 103)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    _save(fig, path)
     plt.close(fig)
     return path
 
@@ -271,6 +347,7 @@ def plot_spread_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 6))
     ax.axvspan(-3, 10, color="C2", alpha=0.06, label="benign refusal <= 10%")
+    numbered: list[tuple[float, float, int, str]] = []
     for i, (g, points) in enumerate(groups):
         color = f"C{i % 10}"
         ax.plot(
@@ -282,15 +359,7 @@ def plot_spread_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
             markersize=4,
             label=f"{g.label} (seeds {', '.join(map(str, g.seeds()))})",
         )
-        for rnd, x, y in points:
-            ax.annotate(
-                f"{rnd:g}",
-                (100 * x.mean, 100 * y.mean),
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize=7,
-                color=color,
-            )
+        numbered.extend((100 * x.mean, 100 * y.mean, int(rnd), color) for rnd, x, y in points)
         fx, _ = g.final(TRADEOFF_X)
         fy, is_final = g.final(TRADEOFF_Y)
         if fx is not None and fy is not None:
@@ -306,16 +375,24 @@ def plot_spread_tradeoff(runs: Sequence[Run], path: Path) -> Path | None:
                 capsize=4,
                 zorder=5,
             )
+    for spot in point_labels(numbered):
+        ax.annotate(
+            spot.text,
+            (spot.x, spot.y),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+            color=spot.color,
+        )
     ax.set_xlim(-3, 103)
     ax.set_ylim(-3, 103)
-    ax.set_xlabel("Benign (MT-Bench) refusal rate, % (lower = more helpful)")
-    ax.set_ylabel("AdvBench refusal rate, % (higher = safer)")
+    ax.set_xlabel(_axis_label("Benign (MT-Bench) refusal rate, % (lower = more helpful)", runs, TRADEOFF_X))
+    ax.set_ylabel(_axis_label("AdvBench refusal rate, % (higher = safer)", runs, TRADEOFF_Y))
     ax.set_title(
         "Safety vs over-refusal: mean over seeds per round; star = final, bars = min-max", fontsize=10
     )
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
+    _save(fig, path)
     plt.close(fig)
     return path

@@ -1,6 +1,6 @@
 """``fedrai report RUN_DIR... [--out DIR]``.
 
-Mount with ``app.command("report")(report_command)`` on the main Typer app.
+``fedrai.cli`` mounts ``report_command`` as ``fedrai report``; this module's ``app`` is the command alone.
 """
 
 from __future__ import annotations
@@ -37,6 +37,3 @@ def report_command(
 
 
 app.command("report")(report_command)
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from fedrai.cli.common import fail
 from fedrai.config import SafetyConfig
 
 app = typer.Typer(
@@ -36,7 +37,6 @@ def score(
 ) -> None:
     """Score every row of FILE with the filter; no training, nothing leaves the machine."""
     from fedrai.assets import AssetError
-    from fedrai.cli import fail
     from fedrai.config import DataConfig
     from fedrai.data.loading import DataError
     from fedrai.safety.score import distribution_table, score_file

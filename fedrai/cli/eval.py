@@ -1,13 +1,11 @@
 """``fedrai eval``: evaluate a base model (+ adapter) standalone and write JSON.
 
-Mount with ``app.command("eval")(eval_command)`` on the main Typer app, or run this module's
-``app`` alone (``python -m fedrai.evaluation.cli``).
+``fedrai.cli`` mounts ``eval_command`` as ``fedrai eval``; this module's ``app`` is the command alone.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +66,7 @@ def eval_command(
     from fedrai.config import ConfigError, ExperimentConfig, apply_override
     from fedrai.evaluation.progress import EvalProgress, format_duration
     from fedrai.evaluation.standalone import evaluate_model
+    from fedrai.progress import format_metric
     from fedrai.quiet import routed_warnings
 
     def fail(message: str) -> None:
@@ -128,8 +127,7 @@ def eval_command(
         )
     out.write_text(json.dumps(result, indent=2, allow_nan=True) + "\n", encoding="utf-8")
     for key, value in result["metrics"].items():
-        shown = f"{value:.4f}" if isinstance(value, float) and not math.isnan(value) else value
-        typer.echo(f"{key:34s} {shown}")
+        typer.echo(f"{key:34s} {format_metric(key, value)}")
     typer.echo(f"wrote {out} ({format_duration(time.perf_counter() - started)})")
     if routed.note():
         typer.echo(routed.note(), err=True)
@@ -151,6 +149,3 @@ def _run_adapter(run_dir: Path, round_: int | None, fail: Callable[[str], None])
 
 
 app.command("eval")(eval_command)
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

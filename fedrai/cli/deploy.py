@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from fedrai.cli import SetOption, _fail, console, load_experiment
+from fedrai.cli.common import SetOption, console, fail, load_experiment
 from fedrai.private_files import private_dir
 
 # Shared by the commands that talk to a SuperLink.
@@ -41,7 +41,7 @@ def credentials(
         tls = make_tls(out, host)
         keys = [make_node_key(out / "nodes", name) for name in site or []]
     except ValueError as err:
-        _fail(str(err))
+        fail(str(err))
         return
     console.print(
         f"SuperLink: --ssl-ca-certfile {tls.ca} --ssl-certfile {tls.certificate} --ssl-keyfile {tls.private_key}"
@@ -87,7 +87,7 @@ def site(
     try:
         rows = check_site(cfg, superlink, ca, key, data)
     except (DeploymentError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
         return
     console.print(f"pre-flight ok: {rows} rows in {data}; SuperLink {superlink} verified against {ca}")
     private_dir(state_dir)  # the site's audit and guarded rows: owner only
@@ -120,7 +120,7 @@ def site(
         for proc in procs:
             stop_process_tree(proc.pid)
     if code != 0:
-        _fail(f"SuperNode exited with code {code}: {explain_supernode_failure(tail(log_path, 60))}")
+        fail(f"SuperNode exited with code {code}: {explain_supernode_failure(tail(log_path, 60))}")
 
 
 @app.command("warm-exec")
@@ -160,7 +160,7 @@ def submit(
         write_flower_config(flwr_home, superlink, root_certificates=ca)
         result = submit_run(cfg, run_dir, flwr_home, on_output=_show)
     except DeploymentError as err:
-        _fail(str(err))
+        fail(str(err))
         return
     console.print(f"run {result.run_id} {result.status} in {result.seconds:.0f} s")
     if (run_dir / "metrics.jsonl").exists():  # only when the SuperLink shares this file system
@@ -178,14 +178,17 @@ def local(
     from fedrai.assets import AssetError, fetch_for
     from fedrai.progress import rounds_table
     from fedrai.run_dir import RunDir
+    from fedrai.run_state import inspect, start_refusal
     from fedrai.runtime.deployment import DeploymentError, run_loopback
 
     cfg = load_experiment(experiment, set_, out)
+    if refusal := start_refusal(inspect(out), how_to_resume="remove it"):  # before any process starts
+        fail(refusal)
     try:
         fetch_for(cfg)
         result = run_loopback(cfg, out, warm=warm, on_output=_show)
     except (AssetError, DeploymentError) as err:
-        _fail(str(err))
+        fail(str(err))
         return
     console.print(
         f"SuperLink up in {result.superlink_start_s:.1f} s; {len(result.node_ids)} sites online in "
