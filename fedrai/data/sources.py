@@ -217,7 +217,7 @@ def iter_records(
     check = check_columns or (lambda columns, name: None)
     path = local_path(source)
     if path is None:
-        return _dataset_records(_load_hub(source, split), source, check)
+        return _dataset_records(load_hub(source, split), source, check)
     if path.is_dir():
         if _is_saved_dataset(path):
             return _dataset_records(_load_from_disk(path, split), str(path), check)
@@ -398,7 +398,8 @@ def _load_from_disk(path: Path, split: str) -> Any:
     return _pick_split(ds, split, str(path))
 
 
-def _load_hub(source: str, split: str) -> Any:
+def load_hub(source: str, split: str) -> Any:
+    """A hub dataset through ``datasets.load_dataset`` (the hub, or its local cache offline); one split."""
     import datasets
 
     try:
