@@ -218,8 +218,8 @@ def test_a_deployed_site_reads_its_own_file_and_keeps_state_where_it_says(
 
 def test_client_round_with_the_cross_encoder_backend(tiny_model_dir, tmp_path):
     """The client path with a real (tiny, trained here) cross-encoder: rows scored, counts reported."""
+    from fedrai.safety.labelled import Example
     from fedrai.safety.train_cross import train_cross_encoder
-    from fedrai.safety.train_head import Example
     from tests.conftest import write_jsonl
     from tests.tiny import build_tiny_bert
 
