@@ -14,7 +14,8 @@ class DataConfig(Section):
 
     source: str = Field(
         "embedded:instructlab",
-        description="JSONL / CSV / JSON file, a dir of them, a saved `datasets` dir, a hub dataset id, or `embedded:NAME`.",
+        description="JSONL / CSV / JSON / parquet file, a dir of them, a saved `datasets` dir, a hub dataset id, or "
+        "`embedded:NAME`.",
     )
     split: str = Field("train", description="Split to read for a hub dataset.")
     prompt_field: str = Field("prompt", description="Column with the user prompt (prompt+response rows).")

@@ -36,11 +36,10 @@ from typing import Any
 from fedrai.assets import is_embedded, resolve
 from fedrai.config import DataConfig
 from fedrai.data import Message, Row
-from fedrai.data.sources import TABLE_SUFFIXES, BadRow, DataError, Record, read_records, text_field
+from fedrai.data.sources import BadRow, DataError, Record, read_records, text_field
 
 __all__ = ["HARMFUL", "HARMFUL_REFUSED", "DataError", "LoadResult", "load_rows"]
 
-FILE_SUFFIXES = TABLE_SUFFIXES
 ROLES = ("system", "user", "assistant")
 HARMFUL = "harmful"
 HARMFUL_REFUSED = "harmful_refused"
