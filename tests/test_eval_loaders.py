@@ -140,3 +140,28 @@ def test_benign_csv_jsonl_messages_and_txt(tmp_path: Path) -> None:
     bad.write_text('{"prompt": "ok"}\n{"answer": "no prompt"}\n', encoding="utf-8")
     with pytest.raises(EvalDataError, match=r"bad\.jsonl: line 2: no prompt text"):
         load_benign_prompts(str(bad))
+
+
+def test_heldout_rows_are_read_like_client_data(tmp_path: Path) -> None:
+    from fedrai.config import ExperimentConfig
+    from fedrai.evaluation.standalone import load_heldout_rows
+
+    path = tmp_path / "held.jsonl"
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "Blue."},
+    ]
+    lines = [{"messages": chat}, {"prompt": "Bake bread?", "response": "Knead, then bake."}, {"prompt": "x"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    cfg = ExperimentConfig.from_dict({"data": {"max_rows": 1}})  # held-out rows are never sampled
+    with pytest.raises(EvalDataError, match=r"held\.jsonl: line 3: missing field 'response'"):
+        load_heldout_rows(path, cfg)
+    cfg = ExperimentConfig.from_dict({"data": {"max_rows": 1, "on_bad_row": "skip"}})
+    rows = load_heldout_rows(path, cfg)
+    assert [r["id"] for r in rows] == ["held.jsonl:1", "held.jsonl:2"]
+    assert rows[0]["messages"] == [{"role": "user", "content": "Name a colour."}]  # system dropped by default
+    assert rows[0]["response"] == "Blue." and {(r["origin"], r["group"]) for r in rows} == {
+        ("benign", "heldout")
+    }
+    assert len(load_heldout_rows(path, cfg, limit=1)) == 1

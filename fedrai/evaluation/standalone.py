@@ -57,7 +57,8 @@ def load_heldout_rows(path: str | Path, cfg: ExperimentConfig, limit: int = 0) -
 
     data = cfg.data.model_copy(update={"max_rows": 0})
     rows = load_rows(str(path), data, origin="benign", seed=cfg.seed).rows
-    rows = [Row(**{**row, "origin": "benign", "group": "heldout"}) for row in rows]  # type: ignore[typeddict-item]
+    for row in rows:
+        row["origin"], row["group"] = "benign", "heldout"
     return rows[:limit] if limit else rows
 
 
