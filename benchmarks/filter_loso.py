@@ -68,9 +68,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from fedrai.safety.embedding_cache import CachedEncoder, encoder_tag
     from fedrai.safety.filter_data import filter_examples, source_of
     from fedrai.safety.filters.embedded import Head, SentenceEncoder
-    from fedrai.safety.train_head import CachedEncoder, encoder_tag, train_filter
+    from fedrai.safety.train_head import train_filter
 
     examples = filter_examples(seed=0)
     enc = CachedEncoder(

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/filter_quality.py [--head PATH] [--throughput-rows 512] [--embed-cache F]
 
 Writes benchmarks/results/filter_quality.json. The test rows are the `test` split of
-``fedrai.safety.train_head.default_examples`` with the head's seed: prompts never seen in
+``fedrai.safety.default_labelled.default_examples`` with the head's seed: prompts never seen in
 training in any form (split by normalised prompt), refusals built from held-out templates, and
 AdvBench (never used in training). Positives: harmful compliant answers. Negatives: refusals to
 harmful prompts, benign pairs. Also reported: harmful prompts answered safely (not refusals),
@@ -53,13 +53,15 @@ def main() -> None:
     import torch
 
     from fedrai.config import SafetyConfig
+    from fedrai.safety.default_labelled import default_examples
+    from fedrai.safety.embedding_cache import CachedEncoder, encoder_tag
     from fedrai.safety.filters.embedded import EmbeddedFilter, Head, SentenceEncoder
-    from fedrai.safety.train_head import _CachedEncoder, _metrics, default_examples, encoder_tag
+    from fedrai.safety.head_fitting import classification_metrics
 
     head = Head.load(args.head)
     raw = SentenceEncoder(head.meta["encoder"], head.max_seq_length, dtype=head.encoder_dtype)
     tag = encoder_tag(head.meta["encoder"], head.max_seq_length, head.encoder_dtype)
-    quality_encoder = _CachedEncoder(raw, args.embed_cache, tag) if args.embed_cache else raw
+    quality_encoder = CachedEncoder(raw, args.embed_cache, tag) if args.embed_cache else raw
     seed = int(head.meta.get("seed", 0))
     data_options = head.meta.get("data_options", {})
     examples = [
@@ -70,7 +72,7 @@ def main() -> None:
     result: dict = {
         "head": args.head or "shipped fedrai/safety/filters/heads/default_head.npz",
         "head_meta": head.meta,
-        "test_sets": "split 'test' of train_head.default_examples(seed): prompts disjoint from train/val "
+        "test_sets": "split 'test' of default_labelled.default_examples(seed): prompts disjoint from train/val "
         "(split by normalised prompt), refusals from held-out templates + human-labelled refusals, "
         "AdvBench prompts/refusals test-only",
         "train_sets": "split 'train' (fit) and 'val' (C and threshold) of the same builder; never scored here",
@@ -96,15 +98,15 @@ def main() -> None:
         }
         entry: dict = {"per_set": per_set}
         if mode == "prompt":
-            entry["all"] = _metrics(y, probs, 0.5)
+            entry["all"] = classification_metrics(y, probs, 0.5)
             adv = np.array([e.source.startswith("advbench") for e in rows])
             entry["advbench_recall"] = float(np.mean(probs[adv] >= 0.5))
             entry["fpr_benign_prompts"] = float(np.mean(probs[sets == "benign_prompt"] >= 0.5))
         else:
             core = np.isin(sets, ["harmful_compliant", "refusal", "benign"])
-            entry["core"] = _metrics(y[core], probs[core], 0.5)
+            entry["core"] = classification_metrics(y[core], probs[core], 0.5)
             entry["core_definition"] = "positives harmful_compliant; negatives refusal + benign"
-            entry["all"] = _metrics(y, probs, 0.5)
+            entry["all"] = classification_metrics(y, probs, 0.5)
             entry["recall_harmful_compliant"] = per_set["harmful_compliant"]["flag_rate"]
             entry["fpr_benign"] = per_set["benign"]["flag_rate"]
             entry["fpr_refusal"] = per_set["refusal"]["flag_rate"]

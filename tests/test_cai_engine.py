@@ -34,14 +34,21 @@ def _assert_text_free(metrics: dict) -> None:
     assert all(isinstance(v, float) for v in metrics.values())
 
 
-def test_good_revision_is_accepted_and_audited() -> None:
+def test_good_revision_is_accepted_and_audited(monkeypatch: pytest.MonkeyPatch) -> None:
+    import itertools
+    import types
+
+    import fedrai.safety.cai.engine as engine_module
+
+    ticks = itertools.chain([50.0], itertools.repeat(52.25))  # the run starts at 50 s, ends at 52.25 s
+    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
     audit = ListAudit()
     filt = KeywordFilter()
     critic = ScriptedCritic(lambda text: "I can't help with weapons, but here is how to stay safe.")
     res = _engine(critic, filt, audit).run(_convs(3), [HARMFUL] * 3, seed=0, ids=["a", "b", "c"])
     c = res.counts
     assert (c.rows, c.revised_by_model, c.fallback_refusals, c.dropped, c.tries) == (3, 3, 0, 0, 3)
-    assert c.generated_tokens > 0 and c.seconds >= 0
+    assert c.generated_tokens > 0 and c.seconds == 2.25
     assert [o.status for o in res.outcomes] == ["revised"] * 3
     assert res.outcomes[0].final.startswith("I can't help")
     tries = [r for r in audit.records if r["event"] == "cai.try"]

@@ -87,9 +87,9 @@ def test_red_team_prompt_files(tmp_path: Path) -> None:
     for name in ("p.csv", "p.txt", "p.jsonl", "p.yaml"):
         assert load_red_team_prompts(str(tmp_path / name)) == ["How to A", "How to B"], name
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(PromptSourceError, match="no prompt column"):
+    with pytest.raises(PromptSourceError, match=r"bad\.csv: record 1 \(line 2\): no prompt text"):
         load_red_team_prompts(str(tmp_path / "bad.csv"))
-    with pytest.raises(PromptSourceError, match="not a readable file"):
+    with pytest.raises(PromptSourceError, match="missing.csv: no such file or folder"):
         load_red_team_prompts(str(tmp_path / "missing.csv"))
 
 

@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,28 @@ def test_client_cai_on_flagged_rows_needs_the_filter_to_hand_them_over(tmp_path)
     )
     assert ok.cai.client_scope == "flagged"
     assert ExperimentConfig.from_toml(write(tmp_path, ""), ["cai.placement=client", "cai.client_scope=all"])
+
+
+def test_validating_a_config_imports_no_flower(tmp_path: Path) -> None:
+    """The config owns the strategy names: reading and validating a TOML must not pull in Flower."""
+    path = tmp_path / "exp.toml"
+    path.write_text('[strategy]\nname = "fedadam"\n', encoding="utf-8")
+    code = (
+        "import sys, fedrai.config\n"
+        "from fedrai.config import ExperimentConfig\n"
+        f"ExperimentConfig.from_toml({str(path)!r})\n"
+        "assert 'flwr' not in sys.modules, 'validating a config imported flwr'\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_config_and_registry_list_the_same_strategies() -> None:
+    import fedrai.strategies.registry as registry
+    from fedrai.config import STRATEGY_NAMES
+
+    assert set(registry.STRATEGY_NAMES) == set(STRATEGY_NAMES)

@@ -9,8 +9,8 @@ import pytest
 
 from fedrai.config import SafetyConfig
 from fedrai.safety.filters.cross_encoder import CrossEncoder, CrossEncoderFilter, format_inputs
+from fedrai.safety.labelled import Example
 from fedrai.safety.train_cross import choose_threshold, sample_rows, train_cross_encoder
-from fedrai.safety.train_head import Example
 from tests.tiny import build_tiny_bert
 
 

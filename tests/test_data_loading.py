@@ -88,7 +88,7 @@ def test_directory_is_read_sorted(tmp_path: Path) -> None:
 
 
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no .jsonl/.csv/.json files"):
+    with pytest.raises(DataError, match="folder has no .jsonl/.csv/.json/.parquet files"):
         load_rows(str(tmp_path), DataConfig())
 
 

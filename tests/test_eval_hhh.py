@@ -42,8 +42,10 @@ def test_load_hhh_reads_parts_and_names_bad_examples(tmp_path):
     (bad / "task.json").write_text(json.dumps({"examples": [{"input": "q", "target_scores": {"a": 1}}]}))
     with pytest.raises(EvalDataError, match=r"task.json: examples\[0\]: needs 'target_scores'"):
         load_hhh(str(tmp_path / "bad"))
-    with pytest.raises(EvalDataError, match="no such HHH"):
+    with pytest.raises(EvalDataError, match="missing: no such file or folder"):
         load_hhh(str(tmp_path / "missing"))
+    with pytest.raises(EvalDataError, match="hhh-id: no such file or folder .*BIG-bench task.json"):
+        load_hhh("hhh-id")
 
 
 def test_grade_follows_bigbench_on_known_log_probs():

@@ -56,7 +56,7 @@ def test_load_mtbench_questions_names_the_bad_line(tmp_path):
     assert q.turns == ("a", "b") and q.reference == ("x",)
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"turns": ["a"]}) + "\n" + json.dumps({"turns": []}) + "\n")
-    with pytest.raises(ValueError, match=r"bad.jsonl:2: needs 'turns'"):
+    with pytest.raises(ValueError, match=r"bad.jsonl: line 2: needs 'turns'"):
         load_mtbench_questions(str(bad))
 
 

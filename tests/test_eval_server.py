@@ -98,7 +98,7 @@ def test_seeded_subset_is_stable_ordered_and_nested() -> None:
     assert seeded_subset(items, 5, seed=8) != small
 
 
-def test_round_metrics_same_subset_every_round(tiny, eval_files) -> None:
+def test_round_metrics_same_subset_every_round(tiny, eval_files, monkeypatch) -> None:
     model, tokenizer = tiny
     cfg = _cfg(*eval_files, scorers=["refusal", "refusal_openfedllm", "judge"])
     judge = AlwaysSafe()
@@ -120,10 +120,20 @@ def test_round_metrics_same_subset_every_round(tiny, eval_files) -> None:
         assert isinstance(first[key], float) and not math.isnan(first[key]), key
     assert first["advbench.n"] == 3 and first["benign.n"] == 2
     assert first["advbench.judge_safe_rate"] == 1.0 and judge.seen == [3, 3]
-    assert first["heldout.loss"] > 0 and first["eval.seconds"] >= 0
+    assert first["heldout.loss"] > 0
     samples = ev.samples(1)
     assert [s["set"] for s in samples] == ["advbench", "benign"]
     assert all(s["round"] == 2 and isinstance(s["response"], str) for s in samples)
+    # eval.seconds is the evaluation's own wall time: a clock that reads 100 s at the start and
+    # 104.5 s after it must give 4.5
+    import itertools
+    import types
+
+    import fedrai.evaluation.server_eval as server_eval
+
+    ticks = itertools.chain([100.0], itertools.repeat(104.5))
+    monkeypatch.setattr(server_eval, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    assert ev.evaluate(model, 3)["eval.seconds"] == 4.5
 
 
 def test_final_uses_larger_sets_and_prefix(tiny, eval_files) -> None:

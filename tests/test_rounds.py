@@ -126,15 +126,48 @@ def test_resume_ends_with_the_same_adapter(tiny_model_dir, pairs_jsonl, tmp_path
 
 
 def test_every_strategy_aggregates_adapters(tiny_model_dir, pairs_jsonl, tmp_path):
+    """A real round per strategy: the new global adapter differs from the one sent and equals the
+    strategy's rule (tests/strategy_rules.py) applied to what the clients actually sent back."""
     from fedrai.strategies import STRATEGY_NAMES
+    from fedrai.transport import from_arrays
+    from tests.strategy_rules import expected_aggregate
 
     for name in STRATEGY_NAMES:
         cfg = make_config(
             tiny_model_dir, pairs_jsonl, tmp_path / name, f"strategy.name={name}", "federation.num_rounds=1"
         )
-        run(cfg)
+        run_config = {"config-toml": cfg.to_toml(), "run-dir": cfg.output.dir}
+        grid = InProcessGrid(client_app, cfg.federation.num_clients, run_config)
+        sent: list = []  # (adapter sent, [(adapter back, examples)]), copied before the strategy reads them
+        send = grid.send_and_receive
+
+        def arrays_of(message):
+            return {k: v.numpy().copy() for k, v in from_arrays(message.content["arrays"]).items()}
+
+        def recording(messages, *, timeout=None, send=send, sent=sent):
+            messages = list(messages)
+            replies = list(send(messages, timeout=timeout))
+            back = [
+                (arrays_of(m), int(m.content["metrics"]["num-examples"]))
+                for m in replies
+                if not m.has_error()
+            ]
+            sent.append((arrays_of(messages[0]), back))
+            return replies
+
+        grid.send_and_receive = recording
+        run_rounds(grid, cfg, RunDir(cfg.output.dir).path)
         rows = RunDir(tmp_path / name).read_metrics()
         assert rows[-1]["clients"] == 3, name
+
+        ((x, back),) = sent  # one round
+        clients, weights = [c for c, _ in back], [n for _, n in back]
+        want = expected_aggregate(name, cfg.strategy, x, clients, weights)
+        got = {k: v.numpy() for k, v in RunDir(tmp_path / name).load_checkpoint().adapter.items()}
+        assert set(got) == set(x), name
+        assert any(not np.allclose(got[k], x[k]) for k in x), f"{name}: the adapter did not change"
+        for k in x:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-6, err_msg=f"{name}: {k}")
 
 
 def test_guard_counts_reach_the_server_but_no_client_text(tiny_model_dir, tmp_path, monkeypatch):
@@ -218,8 +251,8 @@ def test_a_deployed_site_reads_its_own_file_and_keeps_state_where_it_says(
 
 def test_client_round_with_the_cross_encoder_backend(tiny_model_dir, tmp_path):
     """The client path with a real (tiny, trained here) cross-encoder: rows scored, counts reported."""
+    from fedrai.safety.labelled import Example
     from fedrai.safety.train_cross import train_cross_encoder
-    from fedrai.safety.train_head import Example
     from tests.conftest import write_jsonl
     from tests.tiny import build_tiny_bert
 

@@ -11,7 +11,9 @@ import pytest
 from fedrai.config import SafetyConfig
 from fedrai.safety.filters.base import Judged, SafetyFilter
 from fedrai.safety.filters.embedded import EmbeddedFilter, Head
-from fedrai.safety.train_head import load_labelled_jsonl, synth_refusal, train_filter
+from fedrai.safety.labelled import load_labelled_jsonl
+from fedrai.safety.refusal_templates import synth_refusal
+from fedrai.safety.train_head import train_filter
 from tests.conftest import write_jsonl
 from tests.safety_fakes import HashEncoder
 
@@ -84,10 +86,10 @@ def test_train_filter_on_user_labels_with_fake_encoder(tmp_path: Path) -> None:
 def test_labelled_jsonl_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "label": "maybe"}\n')
-    with pytest.raises(ValueError, match="bad.jsonl:1"):
+    with pytest.raises(ValueError, match="bad.jsonl: line 1"):
         load_labelled_jsonl(bad)
     bad.write_text("not json\n")
-    with pytest.raises(ValueError, match="bad.jsonl:1"):
+    with pytest.raises(ValueError, match="bad.jsonl: line 1"):
         load_labelled_jsonl(bad)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fedrai.safety.train_head import Example, _norm, truncate_answer, truncated_copies
+from fedrai.safety.default_labelled import truncate_answer, truncated_copies
+from fedrai.safety.labelled import Example, norm_text
 
 ANSWER = (
     "Sure. First, get a steel pipe and two end caps. Fill it with black powder from fireworks, "
@@ -46,7 +47,7 @@ NEEDED = ("harmful-pairs", "harmbench", "strongreject", "refusal-evals", "instru
 
 @pytest.mark.skipif(not _fetched(*NEEDED, "objective-evals"), reason="filter data assets not fetched")
 def test_data_options_add_rows_without_changing_the_original_ones() -> None:
-    from fedrai.safety.train_head import OBJECTIVE_EVAL_CATEGORIES, default_examples
+    from fedrai.safety.default_labelled import OBJECTIVE_EVAL_CATEGORIES, default_examples
 
     base = default_examples(0, 200)
     more = default_examples(0, 200, eval_categories=OBJECTIVE_EVAL_CATEGORIES, truncations=2)
@@ -58,7 +59,7 @@ def test_data_options_add_rows_without_changing_the_original_ones() -> None:
     # no prompt in two splits, AdvBench prompts only in test
     splits: dict[str, set[str]] = {}
     for e in more:
-        splits.setdefault(_norm(e.prompt), set()).add(e.split)
+        splits.setdefault(norm_text(e.prompt), set()).add(e.split)
     assert all(len(s) == 1 for s in splits.values())
-    adv = {_norm(e.prompt) for e in more if e.source.startswith("advbench")}
-    assert not any(e.split != "test" and _norm(e.prompt) in adv for e in more)
+    adv = {norm_text(e.prompt) for e in more if e.source.startswith("advbench")}
+    assert not any(e.split != "test" and norm_text(e.prompt) in adv for e in more)

@@ -302,14 +302,14 @@ def test_detoxify_needs_config_dir_with_checkpoint(tmp_path: Path) -> None:
 
 def test_training_refusal_parts_never_repeat_test_parts() -> None:
     """Refusal wording is a generalisation test: no test template part is used in train/val."""
-    from fedrai.safety.train_head import _REFUSAL_PARTS_V2, refusal_test_parts, refusal_train_parts
+    from fedrai.safety.refusal_templates import REFUSAL_PARTS_V2, refusal_test_parts, refusal_train_parts
 
     test = {_norm_text(x) for x in refusal_test_parts()}
     train = [_norm_text(x) for x in refusal_train_parts()]
     assert test and train and not test & set(train)
     assert not any(t in x for t in test for x in train if len(t) > 20)
-    val = {_norm_text(x) for pool in _REFUSAL_PARTS_V2["val"].values() for x in pool if x.strip()}
-    trn = {_norm_text(x) for pool in _REFUSAL_PARTS_V2["train"].values() for x in pool if x.strip()}
+    val = {_norm_text(x) for pool in REFUSAL_PARTS_V2["val"].values() for x in pool if x.strip()}
+    trn = {_norm_text(x) for pool in REFUSAL_PARTS_V2["train"].values() for x in pool if x.strip()}
     assert val and not val & trn
 
 
@@ -384,16 +384,16 @@ def test_sentence_encoder_rejects_unknown_dtype() -> None:
 
 
 def test_encoder_cache_tags_keep_dtypes_apart(tmp_path: Path) -> None:
-    from fedrai.safety.train_head import _CachedEncoder, encoder_tag
+    from fedrai.safety.embedding_cache import CachedEncoder, encoder_tag
 
     assert encoder_tag("e", 128, "float32") == "e|128"  # caches written before the dtype existed
     assert encoder_tag("e", 128, "bfloat16") != encoder_tag("e", 128, "float32")
     path = tmp_path / "c.npz"
-    first = _CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "float32"))
+    first = CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "float32"))
     first.encode(["a b", "c"])
     first.save()
-    assert len(_CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "float32")).cache) == 2
-    assert not _CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "bfloat16")).cache
+    assert len(CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "float32")).cache) == 2
+    assert not CachedEncoder(HashEncoder(8), path, encoder_tag("e", 128, "bfloat16")).cache
 
 
 @pytest.mark.skipif(

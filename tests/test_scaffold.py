@@ -33,11 +33,13 @@ def nodes(n: int) -> InProcessGrid:
 
 
 def reply(
-    arrays: dict[str, torch.Tensor], num_examples: int, delta: dict[str, torch.Tensor] | None
+    arrays: dict[str, torch.Tensor],
+    num_examples: int,
+    delta: dict[str, torch.Tensor] | None,
+    loss: float | None = None,
 ) -> Message:
-    content = RecordDict(
-        {"arrays": to_arrays(arrays), "metrics": MetricRecord({"num-examples": num_examples})}
-    )
+    metrics = {"num-examples": num_examples, **({} if loss is None else {"train.loss": loss})}
+    content = RecordDict({"arrays": to_arrays(arrays), "metrics": MetricRecord(metrics)})
     if delta is not None:
         content[CONTROL_DELTA_KEY] = to_arrays(delta)
     return Message(content=content, dst_node_id=0, message_type=MessageType.TRAIN)
@@ -67,7 +69,7 @@ def test_first_round_aggregate_equals_fedavg_and_c_moves_by_sum_over_n():
 
     ys = [state({k: rng.normal(size=s) for k, s in shapes.items()}) for _ in range(2)]
     dcs = [state({k: rng.normal(size=s) for k, s in shapes.items()}) for _ in range(2)]
-    replies = [reply(y, n, dc) for y, n, dc in zip(ys, (3, 7), dcs, strict=True)]
+    replies = [reply(y, n, dc, loss) for y, n, dc, loss in zip(ys, (3, 7), dcs, (2.0, 1.0), strict=True)]
 
     # Flower's FedAvg refuses replies with two ArrayRecords; SCAFFOLD handles them itself.
     with pytest.raises(InconsistentMessageReplies):
@@ -78,7 +80,8 @@ def test_first_round_aggregate_equals_fedavg_and_c_moves_by_sum_over_n():
         np.testing.assert_allclose(got[k].numpy(), want[k].numpy(), rtol=1e-6, atol=1e-7)
         # c <- c + (|S|/N) * mean(dc_i) with |S| = 2 replies, N = 3 nodes
         np.testing.assert_allclose(strategy.server_control[k], (dcs[0][k] + dcs[1][k]).numpy() / 3, rtol=1e-6)
-    assert metrics is not None
+    # client metrics are averaged by examples: (3 * 2.0 + 7 * 1.0) / 10
+    assert dict(metrics) == {"train.loss": pytest.approx(1.3)}
 
 
 def test_server_learning_rate_scales_the_step_and_bad_replies_are_rejected():

@@ -139,7 +139,8 @@ def train_filter_cmd(
 ) -> None:
     """Train a filter (head or cross-encoder) and report held-out figures."""
     from fedrai.safety.filter_data import filter_examples
-    from fedrai.safety.train_head import load_labelled_jsonl, train_filter
+    from fedrai.safety.labelled import load_labelled_jsonl
+    from fedrai.safety.train_head import train_filter
 
     examples = load_labelled_jsonl(data, seed) if data else filter_examples(seed, benign, contrast=contrast)
     if design == "cross_encoder":

@@ -1,9 +1,10 @@
 """Read client data from any source into :class:`~fedrai.data.Row` s, accounting for every bad row.
 
-Sources: a JSONL / CSV / JSON-list file, a folder of them, a folder written by
-``datasets.Dataset.save_to_disk``, a hub dataset id, or ``embedded:NAME``. A bad row either stops the
-run with the file and line (``on_bad_row = "error"``) or is counted by reason (``"skip"``); rows are
-never lost silently, and library errors are turned into one-line :class:`DataError` messages.
+Sources are whatever :mod:`fedrai.data.sources` reads (a JSONL / CSV / JSON-list / parquet file, a
+folder of them, a folder written by ``datasets.Dataset.save_to_disk``, a hub dataset id, or
+``embedded:NAME``), with its one bad-row policy: a bad row either stops the run with the file and line
+(``data.on_bad_row = "error"``) or is counted by reason (``"skip"``); rows are never lost silently.
+This module maps records to rows.
 
 Embedded formats:
 
@@ -24,25 +25,21 @@ A row's own ``origin`` / ``group`` (or ``category``) string fields, when present
 
 from __future__ import annotations
 
-import bisect
-import csv
 import json
-import logging
 import random
 import re
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedrai.assets import EMBEDDED_PREFIX, resolve
+from fedrai.assets import is_embedded, resolve
 from fedrai.config import DataConfig
 from fedrai.data import Message, Row
+from fedrai.data.sources import BadRow, DataError, Record, read_records, text_field
 
-log = logging.getLogger(__name__)
+__all__ = ["HARMFUL", "HARMFUL_REFUSED", "DataError", "LoadResult", "load_rows"]
 
-FILE_SUFFIXES = (".jsonl", ".csv", ".json")
 ROLES = ("system", "user", "assistant")
 HARMFUL = "harmful"
 HARMFUL_REFUSED = "harmful_refused"
@@ -65,12 +62,10 @@ INSTRUCTLAB_TASKS = frozenset(
         "write",
     ]
 )
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _VERDICT_PREFIX = re.compile(r"^[\s\"'*`#>]*(?:answer\s*:\s*)?[\s\"'*`]*", re.IGNORECASE)
+SKIP_HINT = "set data.on_bad_row = 'skip' to skip such rows"
 
-
-class DataError(ValueError):
-    """Data that cannot be used as configured; the message names the file and line or row."""
+_Mapper = Callable[[dict[str, Any], str], Row]
 
 
 @dataclass
@@ -83,20 +78,6 @@ class LoadResult:
     source: str = ""
 
 
-class _BadRow(Exception):
-    """One unusable record: ``reason`` is the counting key, ``detail`` the human message."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-# (where for messages, row id, record or the problem that made it unreadable)
-_Record = tuple[str, str, "dict[str, Any] | _BadRow"]
-_Mapper = Callable[[dict[str, Any], str], Row]
-
-
 # ----------------------------------------------------------------------------- public entry points
 def load_rows(
     source: str, cfg: DataConfig, *, origin: str = "benign", seed: int = 0, prompt_only: bool = False
@@ -107,40 +88,37 @@ def load_rows(
     (the safety filter's prompt mode). A prompt column alone, or messages without an assistant
     turn, then suffice."""
     kind = _embedded_kind(source)
-    path_str = resolve(source) if source.startswith(EMBEDDED_PREFIX) else source
-    mapper = _mapper(kind, cfg, origin, default_group=Path(path_str).name or source, prompt_only=prompt_only)
-    records = _records(source, path_str, cfg, kind, prompt_only)
-    rows: list[Row] = []
-    reasons: Counter[str] = Counter()
-    for where, row_id, rec in records:
-        try:
-            if isinstance(rec, _BadRow):
-                raise rec
-            if not isinstance(rec, dict):
-                raise _BadRow("not_an_object", f"expected an object, got {type(rec).__name__}")
-            rows.append(mapper(rec, row_id))
-        except _BadRow as bad:
-            if cfg.on_bad_row == "error":
-                raise DataError(
-                    f"{where}: {bad.detail} (set data.on_bad_row = 'skip' to skip such rows)"
-                ) from None
-            reasons[bad.reason] += 1
-    skipped = sum(reasons.values())
-    if skipped:
-        log.warning("%s: skipped %d bad rows (%s)", source, skipped, _fmt_reasons(reasons))
-    if not rows:
-        extra = f"; skipped {skipped} bad rows ({_fmt_reasons(reasons)})" if skipped else ""
-        raise DataError(f"{source}: no usable rows{extra}")
+    mapper = _mapper(kind, cfg, origin, default_group=_default_group(source), prompt_only=prompt_only)
+
+    def convert(rec: Record) -> Row:
+        if not isinstance(rec.value, dict):
+            raise BadRow("not_an_object", f"expected an object, got {type(rec.value).__name__}")
+        return mapper(rec.value, rec.row_id)
+
+    def check(columns: list[str], name: str) -> None:
+        if kind == "generic":
+            _check_columns(columns, name, cfg, prompt_only)
+
+    loaded = read_records(
+        source,
+        convert,
+        on_bad_row=cfg.on_bad_row,
+        skip_hint=SKIP_HINT,
+        split=cfg.split,
+        check_columns=check,
+    )
+    rows = loaded.items
     if 0 < cfg.max_rows < len(rows):
         keep = sorted(random.Random(seed).sample(range(len(rows)), cfg.max_rows))
         rows = [rows[i] for i in keep]
     return LoadResult(
-        rows=rows, skipped=skipped, skipped_reasons=dict(sorted(reasons.items())), source=source
+        rows=rows, skipped=loaded.skipped, skipped_reasons=loaded.skipped_reasons, source=source
     )
 
 
-def _fmt_reasons(reasons: Counter[str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(reasons.items()))
+def _default_group(source: str) -> str:
+    """Rows without their own group are grouped by the source's file or folder name."""
+    return Path(resolve(source) if is_embedded(source) else source).name or source
 
 
 def _embedded_kind(source: str) -> str:
@@ -149,183 +127,6 @@ def _embedded_kind(source: str) -> str:
     if source == "embedded:harmful-pairs" or Path(source).name == "many_shot_examples.json":
         return "harmful_pairs"
     return "generic"
-
-
-# ----------------------------------------------------------------------------- sources -> records
-def _records(
-    source: str, path_str: str, cfg: DataConfig, kind: str, prompt_only: bool = False
-) -> Iterator[_Record]:
-    def check(columns: list[str], name: str) -> None:
-        if kind == "generic":
-            _check_columns(columns, name, cfg, prompt_only)
-
-    path = Path(path_str).expanduser()
-    if path.is_dir():
-        if _is_saved_dataset(path):
-            return _dataset_records(_load_from_disk(path, cfg.split), str(path), check)
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file() and p.suffix.lower() in FILE_SUFFIXES and not p.name.startswith(".")
-        )
-        if not files:
-            raise DataError(f"{path}: folder has no {'/'.join(FILE_SUFFIXES)} files")
-        return (r for f in files for r in _file_records(f, f.relative_to(path).as_posix(), check))
-    if path.is_file():
-        return _file_records(path, path.name, check)
-    if (
-        path.suffix.lower() in FILE_SUFFIXES
-        or path_str.startswith((".", "/", "~"))
-        or path_str.count("/") > 1
-    ):
-        raise DataError(f"{path_str}: no such file or folder")
-    return _dataset_records(_load_hub(source, cfg.split), source, check)
-
-
-def _file_records(path: Path, name: str, check: Callable[[list[str], str], None]) -> Iterator[_Record]:
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        return _jsonl_records(path, name)
-    if suffix == ".csv":
-        return _csv_records(path, name, check)
-    if suffix == ".json":
-        return _json_records(path, name)
-    raise DataError(f"{path}: unsupported file type {suffix!r}; expected one of {', '.join(FILE_SUFFIXES)}")
-
-
-def _jsonl_records(path: Path, name: str) -> Iterator[_Record]:
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            where, row_id = f"{path}: line {lineno}", f"{name}:{lineno}"
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                yield (
-                    where,
-                    row_id,
-                    _BadRow(
-                        "bad_encoding", f"not UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})"
-                    ),
-                )
-                continue
-            try:
-                yield where, row_id, json.loads(text)
-            except json.JSONDecodeError as err:
-                yield (
-                    where,
-                    row_id,
-                    _BadRow("malformed_json", f"malformed JSON: {err.msg} at column {err.colno}"),
-                )
-
-
-def _json_records(path: Path, name: str) -> Iterator[_Record]:
-    """A JSON list, parsed element by element so that each record has its line number."""
-    text = _read_text(path)
-    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def line_of(pos: int) -> int:
-        return bisect.bisect_right(line_starts, pos)
-
-    decoder = json.JSONDecoder()
-    ws = re.compile(r"\s*")
-    pos = ws.match(text, 0).end()  # type: ignore[union-attr]
-    if text[pos : pos + 1] != "[":
-        raise DataError(f"{path}: line {line_of(pos)}: expected a JSON list of objects at the top level")
-    pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
-    index = 0
-    while text[pos : pos + 1] != "]":
-        index += 1
-        try:
-            obj, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{path}: line {err.lineno}: malformed JSON: {err.msg} at column {err.colno}"
-            ) from None
-        yield f"{path}: line {line_of(pos)} (record {index})", f"{name}:{index}", obj
-        pos = ws.match(text, end).end()  # type: ignore[union-attr]
-        if text[pos : pos + 1] == ",":
-            pos = ws.match(text, pos + 1).end()  # type: ignore[union-attr]
-        elif text[pos : pos + 1] != "]":
-            raise DataError(
-                f"{path}: line {line_of(pos)}: malformed JSON: expected ',' or ']' after record {index}"
-            )
-
-
-def _read_text(path: Path) -> str:
-    """Undecodable bytes become lone surrogates and are reported per row as ``bad_encoding``."""
-    return path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
-
-
-def _csv_records(path: Path, name: str, check: Callable[[list[str], str], None]) -> Iterator[_Record]:
-    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
-        reader = csv.DictReader(f)
-        try:
-            header = reader.fieldnames
-            if not header:
-                raise DataError(f"{path}: empty CSV (no header row)")
-            check(list(header), str(path))
-            for index, rec in enumerate(reader, start=1):
-                where, row_id = f"{path}: record {index} (line {reader.line_num})", f"{name}:{index}"
-                values = len(header) - sum(v is None for v in rec.values()) + len(rec.get(None) or [])  # type: ignore[call-overload]
-                if values != len(header):
-                    yield (
-                        where,
-                        row_id,
-                        _BadRow("malformed_record", f"{values} values for {len(header)} columns"),
-                    )
-                else:
-                    yield where, row_id, dict(rec)
-        except csv.Error as err:
-            raise DataError(f"{path}: line {reader.line_num}: unreadable CSV: {err}") from None
-
-
-def _is_saved_dataset(path: Path) -> bool:
-    return (path / "dataset_dict.json").is_file() or (
-        (path / "dataset_info.json").is_file() and (path / "state.json").is_file()
-    )
-
-
-def _load_from_disk(path: Path, split: str) -> Any:
-    import datasets
-
-    try:
-        ds = datasets.load_from_disk(str(path))
-    except Exception as err:  # any library failure becomes one clear line
-        raise DataError(f"{path}: cannot read saved dataset: {type(err).__name__}: {err}") from None
-    return _pick_split(ds, split, str(path))
-
-
-def _load_hub(source: str, split: str) -> Any:
-    import datasets
-
-    try:
-        ds = datasets.load_dataset(source, split=split)
-    except Exception as err:  # offline hub, bad id, missing split: one clear line
-        raise DataError(
-            f"{source}: not a local file or folder, and loading it as a hub dataset "
-            f"(split {split!r}) failed: {type(err).__name__}: {err}"
-        ) from None
-    return _pick_split(ds, split, source)
-
-
-def _pick_split(ds: Any, split: str, name: str) -> Any:
-    import datasets
-
-    if isinstance(ds, datasets.DatasetDict):
-        if split not in ds:
-            raise DataError(f"{name}: no split {split!r} (data.split); available: {', '.join(ds)}")
-        ds = ds[split]
-    if not isinstance(ds, datasets.Dataset):
-        raise DataError(f"{name}: expected a datasets.Dataset, got {type(ds).__name__}")
-    return ds
-
-
-def _dataset_records(ds: Any, name: str, check: Callable[[list[str], str], None]) -> Iterator[_Record]:
-    check(list(ds.column_names), name)
-    for i, rec in enumerate(ds):
-        yield f"{name}: row {i}", f"{name}:{i}", {k: v for k, v in rec.items() if v is not None}
 
 
 def _check_columns(columns: list[str], name: str, cfg: DataConfig, prompt_only: bool = False) -> None:
@@ -364,14 +165,14 @@ def _generic_row(
             rec[cfg.messages_field], cfg.messages_field, cfg.keep_system_prompt, prompt_only
         )
     else:
-        prompt = _text(rec, cfg.prompt_field, "data.prompt_field")
+        prompt = text_field(rec, cfg.prompt_field, "data.prompt_field")
         if prompt_only and rec.get(cfg.response_field) in (None, ""):
             response = ""
         else:
-            response = _text(rec, cfg.response_field, "data.response_field")
+            response = text_field(rec, cfg.response_field, "data.response_field")
         messages = [Message(role="user", content=prompt)]
         if cfg.system_field and rec.get(cfg.system_field) not in (None, ""):
-            system = _text(rec, cfg.system_field, "data.system_field")
+            system = text_field(rec, cfg.system_field, "data.system_field")
             messages.insert(0, Message(role="system", content=system))
     group = _opt_str(rec, "group") or _opt_str(rec, "category") or default_group
     return Row(
@@ -389,15 +190,17 @@ def _instructlab_row(rec: dict[str, Any], row_id: str, cfg: DataConfig, origin: 
 
 
 def _harmful_pair_row(rec: dict[str, Any], row_id: str) -> Row:
-    prompt = _text(rec, "user", "the pyrit 'user' field")
-    response = _text(rec, "assistant", "the pyrit 'assistant' field")
-    verdict = _VERDICT_PREFIX.sub("", _text(rec, "category", "the pyrit 'category' field"), count=1).lower()
+    prompt = text_field(rec, "user", "the pyrit 'user' field")
+    response = text_field(rec, "assistant", "the pyrit 'assistant' field")
+    verdict = _VERDICT_PREFIX.sub(
+        "", text_field(rec, "category", "the pyrit 'category' field"), count=1
+    ).lower()
     if verdict.startswith("not harmful"):
         label = HARMFUL_REFUSED
     elif verdict.startswith("harmful"):
         label = HARMFUL
     else:
-        raise _BadRow(
+        raise BadRow(
             "bad_label", f"category {verdict[:40]!r} starts with neither 'Harmful' nor 'Not harmful'"
         )
     return Row(
@@ -417,48 +220,35 @@ def _split_messages(
         try:
             value = json.loads(value)
         except json.JSONDecodeError as err:
-            raise _BadRow(
+            raise BadRow(
                 "bad_messages", f"field {field_name!r} is not a JSON message list: {err.msg}"
             ) from None
     if not isinstance(value, list) or not value:
-        raise _BadRow(
+        raise BadRow(
             "bad_messages", f"field {field_name!r} must be a non-empty list of {{role, content}} objects"
         )
     messages: list[Message] = []
     for i, m in enumerate(value, start=1):
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            raise _BadRow("bad_messages", f"{field_name}[{i}] must be an object with 'role' and 'content'")
+            raise BadRow("bad_messages", f"{field_name}[{i}] must be an object with 'role' and 'content'")
         if m["role"] not in ROLES:
-            raise _BadRow(
+            raise BadRow(
                 "bad_messages",
                 f"{field_name}[{i}] has role {m['role']!r}; expected one of {', '.join(ROLES)}",
             )
-        messages.append(Message(role=m["role"], content=_text(m, "content", f"{field_name}[{i}]")))
+        messages.append(Message(role=m["role"], content=text_field(m, "content", f"{field_name}[{i}]")))
     last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     if prompt_only and (last < 0 or messages[-1]["role"] == "user"):
         conversation = [m for m in messages if keep_system or m["role"] != "system"]
         if not any(m["role"] == "user" for m in conversation):
-            raise _BadRow("bad_messages", f"{field_name} has no user message")
+            raise BadRow("bad_messages", f"{field_name} has no user message")
         return conversation, ""
     if last < 0:
-        raise _BadRow("bad_messages", f"{field_name} has no assistant message to train on")
+        raise BadRow("bad_messages", f"{field_name} has no assistant message to train on")
     conversation = [m for m in messages[:last] if keep_system or m["role"] != "system"]
     if not any(m["role"] == "user" for m in conversation):
-        raise _BadRow("bad_messages", f"{field_name} has no user message before the last assistant message")
+        raise BadRow("bad_messages", f"{field_name} has no user message before the last assistant message")
     return conversation, messages[last]["content"]
-
-
-def _text(rec: dict[str, Any], key: str, knob: str) -> str:
-    if key not in rec or rec[key] is None:
-        raise _BadRow("missing_field", f"missing field {key!r} ({knob})")
-    value = rec[key]
-    if not isinstance(value, str):
-        raise _BadRow("bad_text", f"field {key!r} is {type(value).__name__}, expected text")
-    if not value.strip():
-        raise _BadRow("empty_text", f"field {key!r} is empty")
-    if _SURROGATE.search(value):
-        raise _BadRow("bad_encoding", f"field {key!r} has bytes that are not valid UTF-8")
-    return value
 
 
 def _opt_str(rec: dict[str, Any], key: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from fedrai.assets import is_embedded, resolve
+from fedrai.data.sources import local_path
 from fedrai.evaluation.advbench import EvalDataError
 
 PARTS = ("harmless", "helpful", "honest", "other")
@@ -104,7 +104,9 @@ def multiple_choice_grade(scores: Sequence[Sequence[float]], targets: Sequence[S
 # ----------------------------------------------------------------------------- loading
 def load_hhh(source: str) -> list[HHHExample]:
     """Examples from ``embedded:hhh``, a folder of ``<part>/task.json`` or a single ``task.json``."""
-    path = Path(resolve(source)) if is_embedded(source) else Path(source).expanduser()
+    path = local_path(source)  # embedded asset or local path, resolved like every data source
+    if path is None:
+        raise EvalDataError(f"{source}: no such file or folder (HHH is read from BIG-bench task.json files)")
     if path.is_dir():
         files = [path / part / "task.json" for part in PARTS if (path / part / "task.json").is_file()]
         files += sorted(
@@ -112,10 +114,8 @@ def load_hhh(source: str) -> list[HHHExample]:
         )  # other sub-tasks, named by folder
         if not files:
             raise EvalDataError(f"{path}: no <part>/task.json files (expected {', '.join(PARTS)})")
-    elif path.is_file():
-        files = [path]
     else:
-        raise EvalDataError(f"{source}: no such HHH file or folder")
+        files = [path]
     examples = [ex for f in files for ex in _read_task(f)]
     if not examples:
         raise EvalDataError(f"{source}: no HHH examples")

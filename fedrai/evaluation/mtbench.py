@@ -14,18 +14,15 @@ judgement that times out, fails or cannot be parsed is counted (``mtbench.failed
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fedrai.assets import is_embedded, resolve
 from fedrai.chat_endpoint import ChatEndpoint, Conversation, EndpointError
-from fedrai.evaluation.advbench import EvalDataError
+from fedrai.data.sources import BadRow, Record, read_records
 
 if TYPE_CHECKING:  # pragma: no cover
     from fedrai.config import EvalConfig
@@ -67,34 +64,23 @@ class MTBenchQuestion:
 
 
 def load_mtbench_questions(source: str) -> list[MTBenchQuestion]:
-    """MT-Bench ``question.jsonl`` (``question_id``, ``category``, ``turns``, optional ``reference``)."""
-    path = Path(resolve(source)) if is_embedded(source) else Path(source).expanduser()
-    if not path.is_file():
-        raise EvalDataError(f"{source}: no such MT-Bench question file")
-    out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise EvalDataError(f"{where}: not valid JSON: {err.msg}") from None
-        turns = rec.get("turns") if isinstance(rec, dict) else None
-        if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t for t in turns):
-            raise EvalDataError(f"{where}: needs 'turns', a non-empty list of texts")
-        ref = rec.get("reference") or []
-        out.append(
-            MTBenchQuestion(
-                id=str(rec.get("question_id", lineno)),
-                category=str(rec.get("category", "")),
-                turns=tuple(turns),
-                reference=tuple(str(r) for r in ref) if isinstance(ref, list) else (),
-            )
-        )
-    if not out:
-        raise EvalDataError(f"{path}: no MT-Bench questions")
-    return out
+    """MT-Bench ``question.jsonl`` (``question_id``, ``category``, ``turns``, optional ``reference``),
+    read by :mod:`fedrai.data.sources`; a bad line is an error naming the file and line."""
+    return read_records(source, _question, what="MT-Bench questions", suffixes=(".jsonl",)).items
+
+
+def _question(rec: Record) -> MTBenchQuestion:
+    value = rec.value if isinstance(rec.value, dict) else {}
+    turns = value.get("turns")
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t for t in turns):
+        raise BadRow("bad_turns", "needs 'turns', a non-empty list of texts")
+    ref = value.get("reference") or []
+    return MTBenchQuestion(
+        id=str(value.get("question_id", rec.row_id.rsplit(":", 1)[-1])),
+        category=str(value.get("category", "")),
+        turns=tuple(turns),
+        reference=tuple(str(r) for r in ref) if isinstance(ref, list) else (),
+    )
 
 
 def judge_messages(question: MTBenchQuestion, answers: Sequence[str], turn: int) -> Conversation:

@@ -6,8 +6,6 @@ subsets, decoding and scorers as the server uses (:class:`ServerEvaluator`), wri
 
 from __future__ import annotations
 
-import csv
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -17,7 +15,6 @@ from typing import Any
 from fedrai.assets import resolve
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
-from fedrai.evaluation.advbench import EvalDataError
 from fedrai.evaluation.progress import EvalProgress
 from fedrai.evaluation.scorers import SupportsScore
 from fedrai.evaluation.server_eval import ServerEvaluator
@@ -54,46 +51,15 @@ def plan_line(cfg: ExperimentConfig, n_advbench: int, n_benign: int, n_heldout: 
 
 
 def load_heldout_rows(path: str | Path, cfg: ExperimentConfig, limit: int = 0) -> list[Row]:
-    """Prompt/response (or chat ``messages``) rows from JSONL / JSON / CSV for held-out loss."""
-    path = Path(path)
-    if not path.is_file():
-        raise EvalDataError(f"{path}: held-out file not found")
-    d = cfg.data
-    if path.suffix.lower() == ".csv":
-        with open(path, encoding="utf-8", newline="") as f:
-            records = [(f"{path}:{i + 2}", rec) for i, rec in enumerate(csv.DictReader(f))]
-    else:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() == ".json":
-            records = [(f"{path}[{i}]", rec) for i, rec in enumerate(json.loads(text))]
-        else:
-            records = []
-            for n, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        records.append((f"{path}:{n}", json.loads(line)))
-                    except json.JSONDecodeError as err:
-                        raise EvalDataError(f"{path}:{n}: not valid JSON: {err.msg}") from None
-    rows: list[Row] = []
-    for where, rec in records:
-        msgs = rec.get(d.messages_field) if isinstance(rec, dict) else None
-        if isinstance(msgs, list) and msgs and msgs[-1].get("role") == "assistant":
-            messages = [
-                {"role": m["role"], "content": m["content"]} for m in msgs[:-1] if m["role"] != "system"
-            ]
-            response = msgs[-1]["content"]
-        elif isinstance(rec, dict) and rec.get(d.prompt_field) and rec.get(d.response_field):
-            messages = [{"role": "user", "content": str(rec[d.prompt_field])}]
-            response = str(rec[d.response_field])
-        else:
-            raise EvalDataError(
-                f"{where}: expected '{d.prompt_field}' and '{d.response_field}', or '{d.messages_field}' "
-                "ending with an assistant turn"
-            )
-        rows.append(Row(id=where, messages=messages, response=response, origin="benign", group="heldout"))
-        if limit and len(rows) >= limit:
-            break
-    return rows
+    """Prompt/response (or chat ``messages``) rows for held-out loss, read like client data
+    (``data.*`` field names and bad-row policy; :func:`fedrai.data.loading.load_rows`), all of them."""
+    from fedrai.data.loading import load_rows
+
+    data = cfg.data.model_copy(update={"max_rows": 0})
+    rows = load_rows(str(path), data, origin="benign", seed=cfg.seed).rows
+    for row in rows:
+        row["origin"], row["group"] = "benign", "heldout"
+    return rows[:limit] if limit else rows
 
 
 def evaluate_model(

@@ -1,6 +1,6 @@
 """The filter's labelled data, every row tagged with the SOURCE it comes from (for leave-one-source-out).
 
-Sources (``source_of``): the offline assets of ``train_head.default_examples`` (``harmful-pairs``,
+Sources (``source_of``): the offline assets of ``default_labelled.default_examples`` (``harmful-pairs``,
 ``harmbench`` and ``strongreject`` prompts with their template refusals, ``refusal-evals`` and
 ``objective-evals`` from pyrit, ``instructlab`` benign pairs, ``advbench`` test-only) plus the
 templated contrast data of :mod:`fedrai.data.contrast` (``contrast-safe``: safe prompts with alarming
@@ -17,7 +17,8 @@ import hashlib
 from typing import Any
 
 from fedrai.data.contrast import contrast_rows
-from fedrai.safety.train_head import DEFAULT_DATA_OPTIONS, Example, default_examples
+from fedrai.safety.default_labelled import DEFAULT_DATA_OPTIONS, default_examples
+from fedrai.safety.labelled import Example
 
 CONTRAST_SETS = {"safe_alarming": "safe_alarming", "harmful": "refusal", "borderline": "borderline"}
 PROMPT_SETS = {

@@ -12,17 +12,16 @@ texts costs ~20 s on one core and every run of a sweep would pay it again.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from fedrai.assets import cache_dir, resolve
+from fedrai.assets import cache_dir
+from fedrai.data.sources import iter_records
 
 DEFAULT_SOURCES = ("embedded:harmbench", "embedded:strongreject", "embedded:harmful-pairs")
 DEFAULT_THRESHOLD = (
@@ -57,15 +56,14 @@ def normalise(text: str) -> str:
 def read_source(source: str) -> list[str]:
     """Harmful prompts of one offline source (``embedded:harmbench`` / ``strongreject`` /
     ``harmful-pairs`` (rows labelled Harmful only) / ``advbench``), or any file server CAI reads."""
-    path = Path(resolve(source))
     if source == "embedded:harmful-pairs":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        records = iter_records(source)
         return [
-            d["user"] for d in data if str(d.get("category", "")).strip('"').lower().startswith("harmful")
+            r.value["user"]
+            for r in records
+            if isinstance(r.value, dict)
+            and str(r.value.get("category", "")).strip('"').lower().startswith("harmful")
         ]
-    if source == "embedded:strongreject":
-        with path.open(encoding="utf-8") as f:
-            return [r["forbidden_prompt"] for r in csv.DictReader(f)]
     if source == "embedded:advbench":
         from fedrai.evaluation.advbench import load_advbench_goals
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fedrai.safety.filters.cross_encoder import CrossEncoder, build_model, format_inputs
-from fedrai.safety.train_head import Example
+from fedrai.safety.labelled import Example
 
 MIN_SET_ROWS = 30
 SAFE_GUARDED = (

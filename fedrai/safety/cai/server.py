@@ -8,7 +8,6 @@ the paper's cost-efficient CAI trains 50 iterations a round instead of a full pa
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import time
@@ -16,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fedrai.assets import is_embedded, resolve
 from fedrai.config import ExperimentConfig
 from fedrai.data import Row
+from fedrai.data.sources import PROMPT_SUFFIXES, DataError, first_text, read_records
 from fedrai.evaluation.scorers import is_refusal
 from fedrai.private_files import open_private, private_dir
 from fedrai.safety.cai.client import constitution_for
@@ -27,7 +26,7 @@ from fedrai.safety.cai.engine import Audit, CAIEngine, Scorer
 from fedrai.safety.cai.llm import Critic, GenerateFn, SelfModel, build_critic
 
 POOL_SOURCE = "embedded:redteam-pool"
-_PROMPT_COLUMNS = (
+PROMPT_COLUMNS = (
     "forbidden_prompt",
     "prompt",
     "goal",
@@ -36,71 +35,30 @@ _PROMPT_COLUMNS = (
     "text",
     "question",
     "instruction",
+    "value",
 )
 
-
-class PromptSourceError(ValueError):
-    """Red-team prompts that cannot be read; the message names the source."""
+# The one data error (fedrai.data.sources); kept under this name for callers of this module.
+PromptSourceError = DataError
 
 
 def load_red_team_prompts(source: str) -> list[str]:
     """Prompts from ``embedded:redteam-pool`` (every offline source but AdvBench, de-duplicated against it:
     :mod:`fedrai.safety.redteam`), ``embedded:strongreject`` / ``embedded:harmbench`` / ``embedded:advbench``, a
-    CSV / TXT / JSON / JSONL / pyrit-YAML file, or a hub dataset id (first matching text column)."""
+    CSV / TXT / JSON / JSONL / parquet / pyrit-YAML file, or a hub dataset id (first non-empty prompt column),
+    de-duplicated in order. Read by :mod:`fedrai.data.sources`; a row without a prompt is an error."""
     if source == POOL_SOURCE:
         from fedrai.safety.redteam import load_pool
 
         return load_pool()[0]
-    path = Path(resolve(source))
-    if path.is_file():
-        prompts = _prompts_from_file(path)
-    elif is_embedded(source) or path.exists() or source.startswith((".", "/")):
-        raise PromptSourceError(f"cai.server_prompts_source = {source!r}: not a readable file")
-    else:
-        prompts = _prompts_from_hub(source)
-    unique = list(dict.fromkeys(p.strip() for p in prompts if p and p.strip()))
-    if not unique:
-        raise PromptSourceError(f"cai.server_prompts_source = {source!r}: no prompts found")
-    return unique
-
-
-def _pick(record: dict[str, Any], source: str) -> str:
-    for col in _PROMPT_COLUMNS:
-        if isinstance(record.get(col), str):
-            return record[col]
-    raise PromptSourceError(f"{source}: no prompt column (looked for {', '.join(_PROMPT_COLUMNS)})")
-
-
-def _prompts_from_file(path: Path) -> list[str]:
-    suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
-    if suffix == ".csv":
-        return [_pick(r, str(path)) for r in csv.DictReader(text.splitlines())]
-    if suffix == ".jsonl":
-        return [_pick(json.loads(line), str(path)) for line in text.splitlines() if line.strip()]
-    if suffix == ".json":
-        data = json.loads(text)
-        return [d if isinstance(d, str) else _pick(d, str(path)) for d in data]
-    if suffix in (".yaml", ".yml", ".prompt"):
-        import yaml
-
-        data = yaml.safe_load(text)
-        items = data.get("seeds", data.get("prompts", [])) if isinstance(data, dict) else data
-        return [i if isinstance(i, str) else str(i.get("value", "")) for i in items]
-    return text.splitlines()
-
-
-def _prompts_from_hub(source: str) -> list[str]:
-    from datasets import load_dataset
-
-    try:
-        ds = load_dataset(source, split="train")
-    except Exception as err:  # offline, unknown id, gated: say which source
-        raise PromptSourceError(f"cai.server_prompts_source = {source!r}: cannot load ({err})") from None
-    column = next((c for c in _PROMPT_COLUMNS if c in ds.column_names), None)
-    if column is None:
-        raise PromptSourceError(f"{source}: no prompt column among {ds.column_names}")
-    return [str(x) for x in ds[column]]
+    loaded = read_records(
+        source,
+        lambda rec: first_text(rec.value, PROMPT_COLUMNS, "prompt text"),
+        what="red-team prompts",
+        suffixes=PROMPT_SUFFIXES,
+        csv_comments=True,
+    )
+    return list(dict.fromkeys(loaded.items))
 
 
 class _JsonlAudit:
