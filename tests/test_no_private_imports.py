@@ -61,15 +61,9 @@ def private_uses(path: Path, text: str | None = None) -> list[str]:
     return found
 
 
-# Known offenders in files being rewritten on another branch (the CLI becomes a fedrai/cli/ package
-# with shared public helpers); listed so this test guards everything else now. Remove entries as they go.
-KNOWN = {"fedrai/runtime/cli.py: from fedrai.cli import _fail"}
-
-
 def test_no_module_imports_a_private_name_from_another() -> None:
     hits = [hit for path in sorted(PACKAGE.rglob("*.py")) for hit in private_uses(path)]
-    offenders = [h for h in hits if f"{h.split(':', 1)[0]}: {h.split(': ', 1)[1]}" not in KNOWN]
-    assert not offenders, "private names used across modules:\n" + "\n".join(offenders)
+    assert not hits, "private names used across modules:\n" + "\n".join(hits)
 
 
 def test_the_check_catches_every_form() -> None:
