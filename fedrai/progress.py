@@ -136,4 +136,23 @@ def guard_effect_lines(rows: list[dict[str, Any]]) -> list[str]:
         guards.append(f"the gate refused {gated} round(s)")
     if guards:
         lines.append("  guards: " + ", ".join(guards))
+    lines.extend(refused_candidate_lines(rows))
+    return lines
+
+
+def refused_candidate_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """What each round the gate refused would have been: the trade-off the gate judged, in figures."""
+    lines = []
+    for r in rows:
+        if not r.get("gate.rejected"):
+            continue
+        parts = [
+            f"{label.split(' (')[0]} {100 * r[f'candidate.{key}']:.1f}%"
+            for key, label, kind in GUARD_LINES[:3]
+            if kind == "pct" and r.get(f"candidate.{key}") is not None
+        ]
+        if parts:
+            lines.append(
+                f"  refused round {r['round']}, candidate: " + "; ".join(parts) + " (previous adapter kept)"
+            )
     return lines

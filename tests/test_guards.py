@@ -197,6 +197,8 @@ def test_guard_effect_lines_show_before_and_after() -> None:
             "heldout.loss": 2.1,
             "safety.flagged": 5,
             "gate.rejected": 1,
+            "candidate.advbench.refusal_rate": 0.5,
+            "candidate.alarming.refusal_rate": 0.375,
             "cai_server.fallback_refusals": 3,
             "cai_server.train_rows": 20,
         },
@@ -225,9 +227,13 @@ def test_guard_effect_lines_show_before_and_after() -> None:
     assert "before  10.0%" in adv and "after  62.5%" in adv and "+52.5 points, 16 prompts" in adv
     assert any("safe prompts, alarming words" in line and "+12.5 points" in line for line in lines)
     assert any("held-out benign loss" in line and "-5.0%" in line for line in lines)
-    assert "AdvBench refusal 58.0% of 48" in lines[-2] and "benign MT-Bench refusal 5.0% of 20" in lines[-2]
+    assert "AdvBench refusal 58.0% of 48" in lines[-3] and "benign MT-Bench refusal 5.0% of 20" in lines[-3]
     assert (
-        lines[-1]
+        lines[-2]
         == "  guards: filter flagged 9 client rows, server CAI trained on 42 rows, the gate refused 1 round(s)"
+    )
+    assert lines[-1] == (
+        "  refused round 1, candidate: AdvBench refusal 50.0%; safe prompts, alarming words, refused 37.5%"
+        " (previous adapter kept)"
     )
     assert guard_effect_lines([{"round": 1, "train_loss": 2.0}]) == []
