@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--cross-encoder", default=None)
     ap.add_argument("--rows", type=int, default=256)
     ap.add_argument(
-        "--variants", nargs="*", default=["embedded/float32", "embedded/bfloat16", "cross_encoder"]
+        "--variants", nargs="*", default=["factored", "embedded/float32", "embedded/bfloat16", "cross_encoder"]
     )
     args = ap.parse_args()
 
