@@ -51,7 +51,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from fedrai.safety.filter_data import filter_examples, source_of
     from fedrai.safety.filters.embedded import Head, SentenceEncoder, embed_features
-    from fedrai.safety.train_factored import Embedded, fit_factored, flag_rates
+    from fedrai.safety.train_factored import EmbeddedRows, fit_factored, flag_rates
     from fedrai.safety.train_head import CachedEncoder, Example, encoder_tag
 
     examples = filter_examples(seed=0)
@@ -66,7 +66,7 @@ def main() -> None:
         encoder_tag("embedded:minilm-l6-v2", 128, "float32"),
     )
     t0 = time.time()
-    emb = Embedded(enc, rows)
+    emb = EmbeddedRows(enc, rows)
     enc.save()
     print(f"embedded {len(rows)} rows ({time.time() - t0:.0f} s)", flush=True)
     src = np.array([source_of(e) for e in rows])

@@ -78,7 +78,7 @@ def choose_threshold(
     return 0.5
 
 
-class Embedded:
+class EmbeddedRows:
     """Prompt and response embeddings of a list of rows (one encoder pass over distinct texts)."""
 
     def __init__(self, encoder: Encoder, rows: list[Example]) -> None:
@@ -93,7 +93,7 @@ class Embedded:
 
 
 def fit_factored(
-    emb: Embedded,
+    emb: EmbeddedRows,
     *,
     train: np.ndarray,
     val: np.ndarray,
@@ -120,7 +120,7 @@ def fit_factored(
 
 
 def flag_rates(
-    head: FactoredHead, emb: Embedded, mask: np.ndarray, keys: np.ndarray
+    head: FactoredHead, emb: EmbeddedRows, mask: np.ndarray, keys: np.ndarray
 ) -> dict[str, dict[str, float]]:
     """{key: {n, flagged}} at the operating point, prompt-only rows in prompt mode, pairs in context."""
     out: dict[str, dict[str, float]] = {}
@@ -162,7 +162,7 @@ def train_factored(
     if encoder is None:
         encoder = SentenceEncoder(encoder_ref, max_seq_length, dtype=encoder_dtype, threads=1)
     cached = CachedEncoder(encoder, embed_cache, encoder_tag(encoder_ref, max_seq_length, encoder_dtype))
-    emb = Embedded(cached, examples)
+    emb = EmbeddedRows(cached, examples)
     cached.save()
     head = fit_factored(
         emb,

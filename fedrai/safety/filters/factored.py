@@ -26,6 +26,7 @@ linear, monotone), so ``safety.threshold = 0.5`` means "as trained", as for the 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -154,6 +155,12 @@ class FactoredFilter(SafetyFilter):
                 "(a response alone cannot be factored); use safety.backend = 'embedded' for 'response'"
             )
         dtype = self.head.encoder_dtype if cfg.encoder_dtype == "head" else cfg.encoder_dtype
+        if dtype != self.head.encoder_dtype:
+            warnings.warn(
+                f"factored safety head was trained on {self.head.encoder_dtype} embeddings but the encoder "
+                f"runs in {dtype} (safety.encoder_dtype): its thresholds were not validated for that",
+                stacklevel=2,
+            )
         self.encoder: Encoder = encoder or SentenceEncoder(
             cfg.encoder,
             self.head.max_seq_length,
