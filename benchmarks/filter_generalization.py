@@ -7,8 +7,9 @@ issue-12 targets and averages over the left-out sources:
 * safe sets (refusals, benign, safe-but-alarming, borderline answers; their prompts): flagged <= 10%
 * ``harmful_compliant`` answers: flagged >= 90%; ``harmful_prompt`` (prompt mode): flagged >= 80%
 
-    python benchmarks/filter_generalization.py --loso-a /work/runs-i12/loso_a.json \
-        --loso-b /work/runs-i12/loso_b.json [--throughput /work/runs-i12/throughput.json]
+    python benchmarks/filter_generalization.py --loso-a /work/runs-i12b/loso_a.json \
+        --loso-b /work/runs-i12/loso_b*.json --loso-c /work/runs-i12b/loso_c.json \
+        [--throughput /work/runs-i12/throughput.json /work/runs-i12b/throughput.json]
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--loso-a", type=Path, required=True)
     ap.add_argument("--loso-b", type=Path, nargs="*", default=[], help="cross-encoder fold files (merged)")
-    ap.add_argument("--throughput", type=Path)
-    ap.add_argument("--default", default="embedded", help="which design is the shipped default")
+    ap.add_argument("--loso-c", type=Path, help="factored filter folds (filter_loso_factored.py)")
+    ap.add_argument(
+        "--throughput", type=Path, nargs="*", default=[], help="filter_throughput.py runs (a list)"
+    )
+    ap.add_argument("--default", default="factored", help="which design is the shipped default")
     ap.add_argument("--design-key", default="design_a", help="the embedded head's runs in --loso-a")
     args = ap.parse_args()
     a = json.loads(args.loso_a.read_text())
@@ -96,8 +100,19 @@ def main() -> None:
     if b:
         gen["cross_encoder"] = summarise(b)
         gen["cross_encoder"]["score_rows_per_s"] = {k: v.get("score_rows_per_s") for k, v in b.items()}
-    if args.throughput and args.throughput.is_file():
-        gen["throughput"] = json.loads(args.throughput.read_text())
+    if args.loso_c and args.loso_c.is_file():
+        c = json.loads(args.loso_c.read_text())
+        gen["factored"] = summarise(c.get("design_c", {}))
+        gen["factored"]["thresholds_raw"] = {
+            k: v.get("thresholds_raw") for k, v in c.get("design_c", {}).items()
+        }
+        gen["mtbench_prompts_flagged_never_trained"] = {
+            "rows": c.get("mtbench_rows"),
+            **c.get("mtbench_prompt_flagged", {}),
+        }
+    runs = [json.loads(f.read_text()) for f in args.throughput if f.is_file()]
+    if runs:
+        gen["throughput"] = runs if len(runs) > 1 else runs[0]
     path = ROOT / "benchmarks" / "results" / "filter_quality.json"
     data = json.loads(path.read_text()) if path.is_file() else {}
     data["generalization"] = gen

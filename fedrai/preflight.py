@@ -29,7 +29,7 @@ def preflight(cfg: ExperimentConfig, run_dir: Path) -> None:
         check_eval_sources(cfg)
     if cfg.safety.enabled:
         safety = cfg.safety
-        if safety.backend == "embedded" and safety.head_path:
+        if safety.backend in ("embedded", "factored") and safety.head_path:
             _check_file(safety.head_path, "safety.head_path")
         if safety.backend == "llama_guard":
             check_model(safety.llama_guard_model, "safety.llama_guard_model", None)

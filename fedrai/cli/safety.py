@@ -23,12 +23,16 @@ def score(
     out: Annotated[Path, typer.Option(help="Where scores.jsonl and summary.json go.")] = Path(
         "safety-scores"
     ),
-    backend: Annotated[str, typer.Option(help="embedded | llama_guard | detoxify")] = "embedded",
+    backend: Annotated[
+        str, typer.Option(help="factored | embedded | cross_encoder | llama_guard | detoxify")
+    ] = "factored",
     mode: Annotated[
         str, typer.Option(help="prompt | response | response_in_context")
     ] = "response_in_context",
     threshold: Annotated[float, typer.Option(help="Flag at or above this unsafe probability.")] = 0.5,
-    head: Annotated[str | None, typer.Option(help="Embedded: head file (default: shipped).")] = None,
+    head: Annotated[
+        str | None, typer.Option(help="Factored / embedded: head file (default: shipped).")
+    ] = None,
     llama_guard_model: Annotated[str | None, typer.Option(help="Llama Guard hub id or local dir.")] = None,
     detoxify_checkpoint: Annotated[str | None, typer.Option(help="Detoxify checkpoint (offline).")] = None,
     detoxify_config_dir: Annotated[str | None, typer.Option(help="Detoxify HF config dir (offline).")] = None,
@@ -61,7 +65,7 @@ def score(
     try:
         with routed_warnings(out / "warnings.log") as routed:  # library warnings off the console
             summary = score_file(file, cfg, out, data_cfg=data_cfg)
-    except (DataError, AssetError, OSError) as err:  # empty file, wrong columns, unreadable: one line
+    except (DataError, AssetError, OSError, ValueError) as err:  # bad file or mode for the backend: one line
         fail(" ".join(str(err).split()))
     typer.echo(distribution_table(summary["distribution"]))
     typer.echo(
@@ -125,12 +129,19 @@ def train_filter_cmd(
     ] = 0.03,
     max_seq_length: Annotated[int, typer.Option(help="Encoder tokens per text.")] = 128,
     encoder_dtype: Annotated[
-        str, typer.Option(help="Encoder compute dtype the head is trained for: float32 or bfloat16.")
-    ] = "bfloat16",
+        str | None,
+        typer.Option(
+            help="Encoder compute dtype the head is trained for (default: factored float32, embedded bfloat16)."
+        ),
+    ] = None,
     embed_cache: Annotated[Path | None, typer.Option(help="Reuse/save embeddings in this .npz.")] = None,
     design: Annotated[
-        str, typer.Option(help="embedded (frozen MiniLM + logistic head) or cross_encoder (MiniLM + LoRA).")
-    ] = "embedded",
+        str,
+        typer.Option(
+            help="factored (prompt-harm x complies heads on frozen MiniLM; the default backend), embedded "
+            "(one logistic head over the exchange) or cross_encoder (MiniLM + LoRA)."
+        ),
+    ] = "factored",
     contrast: Annotated[
         bool, typer.Option(help="Add the templated contrast data (fedrai.data.contrast) to the default data.")
     ] = True,
@@ -158,8 +169,28 @@ def train_filter_cmd(
         )
         typer.echo(f"wrote {out.with_suffix('')}/ ({meta['train_seconds']} s)")
         return
+    if design == "factored":
+        from fedrai.safety.train_factored import train_factored
+
+        if data:
+            raise typer.BadParameter(
+                "--design factored learns refused/complied from the offline sources' sets; a --data file "
+                "labels rows only safe/unsafe: use --design embedded with --data"
+            )
+        record = train_factored(
+            out,
+            examples,
+            max_seq_length=max_seq_length,
+            encoder_dtype=encoder_dtype or "float32",
+            embed_cache=embed_cache,
+            max_fpr=max_fpr,
+            seed=seed,
+            log=typer.echo,
+        )
+        typer.echo(f"wrote {out} and {out.with_suffix('.json')} ({record['train_seconds']} s)")
+        return
     if design != "embedded":
-        raise typer.BadParameter(f"--design {design!r}: expected embedded or cross_encoder")
+        raise typer.BadParameter(f"--design {design!r}: expected factored, embedded or cross_encoder")
 
     record = train_filter(
         out,
@@ -169,7 +200,7 @@ def train_filter_cmd(
         n_benign=benign,
         max_fpr=max_fpr,
         max_seq_length=max_seq_length,
-        encoder_dtype=encoder_dtype,
+        encoder_dtype=encoder_dtype or "bfloat16",
         embed_cache=embed_cache,
         log=typer.echo,
     )

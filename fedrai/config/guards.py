@@ -13,8 +13,10 @@ class SafetyConfig(Section):
     """The client-side safety filter on local (prompt, response) pairs."""
 
     enabled: bool = Field(False, description="Screen client data before local training.")
-    backend: Literal["cross_encoder", "embedded", "llama_guard", "detoxify"] = Field(
-        "embedded", description="Classifier backend."
+    backend: Literal["factored", "cross_encoder", "embedded", "llama_guard", "detoxify"] = Field(
+        "factored",
+        description="Classifier backend: `factored` = P(prompt asks for harm) x P(answer complies) on MiniLM "
+        "embeddings (default; no `response` mode), `embedded` = one head over the exchange's embeddings.",
     )
     threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="Rows scoring at or above this unsafe probability are flagged."
@@ -25,11 +27,11 @@ class SafetyConfig(Section):
     action: Literal["drop", "refuse", "revise"] = Field("drop", description="What happens to flagged rows.")
     head_path: str | None = Field(
         None,
-        description="Embedded backend: trained head file; cross_encoder backend: trained model dir "
-        "(default: the shipped one).",
+        description="Embedded / factored backend: trained head file; cross_encoder backend: trained model "
+        "dir (default: the shipped one).",
     )
     encoder: str = Field(
-        "embedded:minilm-l6-v2", description="Embedded backend: sentence-transformers encoder."
+        "embedded:minilm-l6-v2", description="Embedded / factored backend: sentence-transformers encoder."
     )
     encoder_dtype: Literal["head", "float32", "bfloat16"] = Field(
         "head",

@@ -51,10 +51,26 @@ def contrast_examples(seed: int = 0) -> list[Example]:
     return out
 
 
+def everyday_examples(seed: int = 0) -> list[Example]:
+    """Everyday how-to requests (:mod:`fedrai.data.everyday`): benign pairs and prompt-only rows,
+    source ``everyday``; eval families get split ``heldout``."""
+    from fedrai.data.everyday import everyday_rows
+
+    out: list[Example] = []
+    for split in ("train", "eval"):
+        for i, r in enumerate(everyday_rows(split, seed)):  # type: ignore[arg-type]
+            part = "heldout" if split == "eval" else _split(r["prompt"], seed)
+            src = f"everyday:{r['family']}:{i}"
+            out.append(Example(r["prompt"], r["response"], 0, "benign", part, src))
+            out.append(Example(r["prompt"], None, 0, "benign_prompt", part, src))
+    return out
+
+
 def filter_examples(
-    seed: int = 0, n_benign: int = 3000, contrast: bool = True, **options: Any
+    seed: int = 0, n_benign: int = 3000, contrast: bool = True, everyday: bool = True, **options: Any
 ) -> list[Example]:
-    """The default offline sources (``DEFAULT_DATA_OPTIONS`` unless given) plus the contrast data."""
+    """The default offline sources (``DEFAULT_DATA_OPTIONS`` unless given) plus the contrast data
+    and the everyday how-to requests."""
     opts = {**DEFAULT_DATA_OPTIONS, **options}
     out = default_examples(seed, n_benign, **opts)
-    return out + (contrast_examples(seed) if contrast else [])
+    return out + (contrast_examples(seed) if contrast else []) + (everyday_examples(seed) if everyday else [])

@@ -10,6 +10,10 @@ __all__ = ["INVALID_INPUT_REASONS", "Judged", "SafetyFilter", "Verdict", "build_
 
 def build_filter(cfg: SafetyConfig) -> SafetyFilter:
     """The configured backend, loaded (model weights are read here, once per client)."""
+    if cfg.backend == "factored":
+        from fedrai.safety.filters.factored import FactoredFilter
+
+        return FactoredFilter(cfg)
     if cfg.backend == "cross_encoder":
         from fedrai.safety.filters.cross_encoder import CrossEncoderFilter
 
