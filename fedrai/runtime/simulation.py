@@ -235,11 +235,26 @@ def executable(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port gave this process: never given twice
+_PORT_LOCK = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (the SuperLink start is retried if it races)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that was free a moment ago and that this process never handed out before.
+
+    Parallel sweep cells (``fedrai sweep --jobs``) each start a SuperLink from one process: the
+    kernel may offer a port again once its probe socket closes, and a SuperLink whose port another
+    one already serves would pass the health check against the wrong server. A race with another
+    process is still possible; the SuperLink start is retried when it loses one.
+    """
+    with _PORT_LOCK:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
 
 
 # --------------------------------------------------------------------------- processes
