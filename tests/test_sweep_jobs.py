@@ -117,7 +117,9 @@ def test_jobs_must_be_positive(tmp_path: Path) -> None:
 
 def test_free_port_never_hands_out_a_port_twice() -> None:
     ports: list[int] = []
-    threads = [threading.Thread(target=lambda: ports.extend(free_port() for _ in range(20))) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: ports.extend(free_port() for _ in range(20))) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

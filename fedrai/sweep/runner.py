@@ -137,7 +137,12 @@ class _Run:
     """One execution of a plan: the status file, the timing for ETAs, and the running cells."""
 
     def __init__(
-        self, plan: SweepPlan, cells: Sequence[Cell], outcome: SweepOutcome, log: Callable[[str], None], jobs: int
+        self,
+        plan: SweepPlan,
+        cells: Sequence[Cell],
+        outcome: SweepOutcome,
+        log: Callable[[str], None],
+        jobs: int,
     ) -> None:
         self.plan, self.cells, self.outcome, self.jobs = plan, list(cells), outcome, jobs
         self._log_lock = threading.Lock()
@@ -179,7 +184,9 @@ class _Run:
                     continue
                 while sum(t.is_alive() for t in threads) >= self.jobs:
                     time.sleep(0.1)
-                thread = threading.Thread(target=self.run_cell, args=(cell, prefix), name=cell.id, daemon=True)
+                thread = threading.Thread(
+                    target=self.run_cell, args=(cell, prefix), name=cell.id, daemon=True
+                )
                 thread.start()
                 threads.append(thread)
             for thread in threads:

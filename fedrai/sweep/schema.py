@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
 BASE_MODEL_SETTING = "base model, no FL"
 
@@ -134,9 +142,17 @@ def explain(err: ValidationError) -> list[str]:
         loc = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
         key = _where(loc)
         if e["type"] == "missing":
-            lines.append(f"`{key}` is missing" + (": give at least one" if key in ("settings", "strategies") else ""))
+            lines.append(
+                f"`{key}` is missing" + (": give at least one" if key in ("settings", "strategies") else "")
+            )
         elif e["type"] == "extra_forbidden":
-            model = SettingEntry if loc[:1] == ("settings",) else StrategyEntry if loc[:1] == ("strategies",) else SweepFile
+            model = (
+                SettingEntry
+                if loc[:1] == ("settings",)
+                else StrategyEntry
+                if loc[:1] == ("strategies",)
+                else SweepFile
+            )
             allowed = ", ".join(sorted(model.model_fields))
             lines.append(f"`{key}`: unknown key (allowed: {allowed})")
         else:
