@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import zlib
 
-from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows
+from fedrai.clients.placement import PEAK_RSS_KEY, PLACEMENT_RECORD, peak_rss_mb, placement
 from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
 from fedrai.data import Row
 from fedrai.model import get_adapter_state, set_adapter_state
@@ -79,7 +80,16 @@ def train(msg: Message, context: Context) -> Message:
     reply = RecordDict(
         {
             "arrays": to_arrays(state, cfg.federation.wire_dtype),
-            "metrics": MetricRecord({"num-examples": result.examples, **result.as_metrics(), **counts}),
+            "metrics": MetricRecord(
+                {
+                    "num-examples": result.examples,
+                    **result.as_metrics(),
+                    **counts,
+                    PEAK_RSS_KEY: peak_rss_mb(),
+                }
+            ),
+            # Where this client ran (Ray node, host): the server's per-client rows, never data.
+            PLACEMENT_RECORD: ConfigRecord({**placement(), "partition-id": partition_id}),
         }
     )
     if scaffold is not None:  # the new c_i stays in the state dir; only its delta leaves
