@@ -11,7 +11,14 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows
-from fedrai.clients.placement import PEAK_RSS_KEY, PLACEMENT_RECORD, peak_rss_mb, placement
+from fedrai.clients.placement import (
+    PEAK_GPU_KEY,
+    PEAK_RSS_KEY,
+    PLACEMENT_RECORD,
+    peak_gpu_mb,
+    peak_rss_mb,
+    placement,
+)
 from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
 from fedrai.data import Row
 from fedrai.model import get_adapter_state, set_adapter_state
@@ -86,6 +93,7 @@ def train(msg: Message, context: Context) -> Message:
                     **result.as_metrics(),
                     **counts,
                     PEAK_RSS_KEY: peak_rss_mb(),
+                    PEAK_GPU_KEY: peak_gpu_mb(),
                 }
             ),
             # Where this client ran (Ray node, host): the server's per-client rows, never data.

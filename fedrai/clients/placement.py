@@ -13,12 +13,21 @@ import sys
 
 PLACEMENT_RECORD = "client"
 PEAK_RSS_KEY = "client.peak_rss_mb"
+PEAK_GPU_KEY = "client.peak_gpu_mb"
 
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def peak_gpu_mb() -> float:
+    """Peak CUDA memory this process allocated through torch (0 without a GPU in use)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return 0.0
+    return max(torch.cuda.max_memory_allocated(i) for i in range(torch.cuda.device_count())) / 2**20
 
 
 def ray_node_id() -> str:
