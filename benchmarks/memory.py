@@ -44,7 +44,9 @@ def rss_parts_mb() -> dict[str, float]:
         for line in fh:
             if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
                 key, value = line.split(":")
-                out[key.strip().lower().replace("rss", "rss_") + "_mb"] = round(int(value.split()[0]) / 1024, 1)
+                out[key.strip().lower().replace("rss", "rss_") + "_mb"] = round(
+                    int(value.split()[0]) / 1024, 1
+                )
     return out
 
 
@@ -70,7 +72,9 @@ class Steps:
         self.last = now
 
 
-def one_process(preset: str, steps: int, release: bool, partition: int) -> dict:
+def one_process(
+    preset: str, steps: int, release: bool, partition: int, checkpointing: bool | None = None
+) -> dict:
     """The client's work in this process, measured step by step (see the module docstring)."""
     s = Steps()
     import torch
@@ -100,6 +104,10 @@ def one_process(preset: str, steps: int, release: bool, partition: int) -> dict:
 
     cfg = ExperimentConfig.from_toml(Path(fedrai.config.__file__).parent / "presets" / f"{preset}.toml")
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"local_steps": steps})})
+    if checkpointing is not None:
+        cfg = cfg.model_copy(
+            update={"model": cfg.model.model_copy(update={"gradient_checkpointing": checkpointing})}
+        )
     worker = get_worker(cfg)
     s.mark("base model + LoRA (fp32)", dtype=cfg.model.dtype)
     rows = load_client_rows(cfg, partition, {})
@@ -131,6 +139,7 @@ def one_process(preset: str, steps: int, release: bool, partition: int) -> dict:
         s.mark("after release (gc + malloc_trim)")
     return {
         "release": release,
+        "gradient_checkpointing": cfg.model.gradient_checkpointing,
         "steps": s.rows,
         "peak_mb": round(peak_mb(), 1),
         "final_rss_mb": round(rss_mb(), 1),
@@ -145,37 +154,70 @@ def cpu_flags() -> dict:
     return {f: f in flags.split() for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16")}
 
 
+def child(args: argparse.Namespace, flags: list[str]) -> dict:
+    """One mode in a fresh process (imports and the allocator's state cannot be undone)."""
+    tmp = RESULTS / f".memory-{os.getpid()}-{'-'.join(flags)}.json"
+    cmd = [sys.executable, "-m", "benchmarks.memory", *flags, "--preset", args.preset,
+           "--steps", str(args.steps), "--json", str(tmp)]  # fmt: skip
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        return json.loads(tmp.read_text())
+    finally:
+        tmp.unlink()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--partition", type=int, default=0)
     parser.add_argument("--release", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--both", action="store_true", help="Run --no-release and --release in fresh processes.")
+    parser.add_argument(
+        "--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None,
+        help="Recompute activations in backward (default: the preset's model.gradient_checkpointing).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--both", action="store_true", help="Run the before and after modes in fresh processes."
+    )
+    parser.add_argument(
+        "--label", default=None, help="Run this one mode in a fresh process; merge it as LABEL."
+    )
     parser.add_argument("--json", type=Path, default=None, help="(internal) write one mode's result here.")
     parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
     args = parser.parse_args()
+    if args.label:
+        doc = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        flags = ["--release" if args.release else "--no-release"]
+        if args.gradient_checkpointing is not None:
+            flags.append(
+                "--gradient-checkpointing" if args.gradient_checkpointing else "--no-gradient-checkpointing"
+            )
+        doc.setdefault("single_process", {})[args.label] = child(args, flags)
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
+        return
     if not args.both:
-        result = one_process(args.preset, args.steps, args.release, args.partition)
+        result = one_process(
+            args.preset, args.steps, args.release, args.partition, args.gradient_checkpointing
+        )
         if args.json:
             args.json.write_text(json.dumps(result))
         else:
             print(json.dumps(result, indent=2))
         return
     modes = {}
-    for release in (False, True):
-        tmp = RESULTS / f".memory-{os.getpid()}-{release}.json"
-        flag = "--release" if release else "--no-release"
-        cmd = [sys.executable, "-m", "benchmarks.memory", flag, "--preset", args.preset,
-               "--steps", str(args.steps), "--json", str(tmp)]  # fmt: skip
-        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-        modes["after" if release else "before"] = json.loads(tmp.read_text())
-        tmp.unlink()
+    modes["before"] = child(args, ["--no-release", "--no-gradient-checkpointing"])
+    modes["after"] = child(args, ["--release", "--gradient-checkpointing"])
     doc = {
         "benchmark": "memory",
         "what": "one process doing a demo client's work (imports, base model, partition, guard, training)",
-        "machine": {"cpus": os.cpu_count(), "cpu_flags": cpu_flags(), "python": platform.python_version(),
-                    "total_memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu_flags": cpu_flags(),
+            "python": platform.python_version(),
+            "total_memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        },  # fmt: skip
         "targets": TARGETS,
         "single_process": modes,
     }
