@@ -10,7 +10,7 @@ import zlib
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows
+from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows, release_memory
 from fedrai.clients.placement import (
     PEAK_GPU_KEY,
     PEAK_RSS_KEY,
@@ -84,6 +84,7 @@ def train(msg: Message, context: Context) -> Message:
         grad_correction=scaffold.correction if scaffold is not None else None,
     )
     state = get_adapter_state(worker.model)
+    release_memory()  # training's activations go back to the OS, not just to the allocator
     reply = RecordDict(
         {
             "arrays": to_arrays(state, cfg.federation.wire_dtype),
