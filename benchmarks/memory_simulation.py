@@ -31,12 +31,18 @@ HERE = Path(__file__).resolve().parent
 
 def kind(proc: psutil.Process) -> str:
     with contextlib.suppress(psutil.Error):
-        cmd = " ".join(proc.cmdline())
+        argv = proc.cmdline()
+        cmd = " ".join(argv)
         if "ClientAppActor" in cmd:
             return "client_actor"
+        if "default_worker.py" in cmd:
+            return "other"  # a Ray worker before it hosts an actor (it renames itself then)
         if "flwr-simulation" in cmd:
             return "server_driver"
-        for name in ("flower-superlink", "flower-superexec", "raylet", "gcs_server", "flwr run"):
+        exe = Path(argv[0]).name if argv else ""
+        if exe in ("raylet", "gcs_server"):
+            return exe
+        for name in ("flower-superlink", "flower-superexec", "flwr run"):
             if name in cmd:
                 return name
     return "other"

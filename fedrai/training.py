@@ -13,13 +13,13 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from fedrai.config import TrainConfig
 from fedrai.data import Row
-from fedrai.data.formatting import collate, tokenize_row
+from fedrai.data.formatting import IGNORE_INDEX, collate, tokenize_row
 from fedrai.model import trainable_by_state_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,7 +117,7 @@ def train_lora(
                 batch = [examples[i] for i in order[cursor : cursor + batch_size]]
                 cursor += batch_size
                 inputs = {k: v.to(device) for k, v in collate(batch, pad_id).items()}
-                loss = model(**inputs).loss / grad_accum
+                loss = response_loss(model, inputs) / grad_accum
                 step_loss += loss.item()
                 if anchors:
                     prox = sum(((p - anchors[k]) ** 2).sum() for k, p in params.items())
@@ -146,6 +146,34 @@ def train_lora(
         skipped=skipped,
         seconds=time.perf_counter() - started,
     )
+
+
+# Heads that do more than a linear map (soft-capping, scaling) take the library's own loss.
+_HEAD_EXTRAS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
+
+
+def response_loss(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The causal-LM loss (mean over labelled tokens), computing logits only where a label is.
+
+    The library computes fp32 logits for every position (batch x length x vocabulary) and the
+    loss keeps several copies of them for backward: for SmolLM2's 49k vocabulary at batch 4 x 256
+    that is about 1 GB of a client's peak memory. Only response tokens carry labels, so the LM
+    head runs on those positions alone; the loss and its gradients are the same.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings()
+    decoder = getattr(base, "model", None)
+    if (
+        not isinstance(head, torch.nn.Linear)
+        or not isinstance(decoder, torch.nn.Module)
+        or any(getattr(base.config, name, None) for name in _HEAD_EXTRAS)
+    ):
+        return model(**inputs).loss
+    hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+    targets = inputs["labels"][:, 1:]
+    keep = targets != IGNORE_INDEX
+    logits = head(hidden[:, :-1][keep]).float()
+    return torch.nn.functional.cross_entropy(logits, targets[keep])
 
 
 def _example_order(n: int, needed: int, seed: int) -> list[int]:
