@@ -158,7 +158,8 @@ def response_loss(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     The library computes fp32 logits for every position (batch x length x vocabulary) and the
     loss keeps several copies of them for backward: for SmolLM2's 49k vocabulary at batch 4 x 256
     that is about 1 GB of a client's peak memory. Only response tokens carry labels, so the LM
-    head runs on those positions alone; the loss and its gradients are the same.
+    head runs on those positions alone, in chunks of ``LOSS_CHUNK`` positions whose logits are
+    recomputed in backward; the loss and its gradients are the same (up to summation order).
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = base.get_output_embeddings()
@@ -172,8 +173,25 @@ def response_loss(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
     targets = inputs["labels"][:, 1:]
     keep = targets != IGNORE_INDEX
-    logits = head(hidden[:, :-1][keep]).float()
-    return torch.nn.functional.cross_entropy(logits, targets[keep])
+    h, t = hidden[:, :-1][keep], targets[keep]
+    if len(t) <= LOSS_CHUNK:
+        return torch.nn.functional.cross_entropy(head(h).float(), t)
+    # Long batches: the loss of each chunk of positions is recomputed in backward instead of
+    # keeping its logits, so at most one chunk's logits are alive at a time.
+    from torch.utils.checkpoint import checkpoint
+
+    total = sum(
+        checkpoint(_summed_loss, head, h[i : i + LOSS_CHUNK], t[i : i + LOSS_CHUNK], use_reentrant=False)
+        for i in range(0, len(t), LOSS_CHUNK)
+    )
+    return total / len(t)
+
+
+LOSS_CHUNK = 256  # labelled positions whose logits are alive at once in a long batch
+
+
+def _summed_loss(head: torch.nn.Module, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(head(h).float(), t, reduction="sum")
 
 
 def _example_order(n: int, needed: int, seed: int) -> list[int]:

@@ -13,10 +13,11 @@ from fedrai.model import load_model
 from fedrai.training import response_loss
 
 
-@pytest.mark.parametrize("checkpointing", [False, True])
+@pytest.mark.parametrize(("checkpointing", "chunk"), [(False, 10_000), (True, 7)])
 def test_response_loss_equals_the_library_loss_and_gradients(
-    tiny_model_dir: Path, checkpointing: bool
+    tiny_model_dir: Path, checkpointing: bool, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("fedrai.training.LOSS_CHUNK", chunk)  # 7: several chunks, recomputed in backward
     cfg = ModelConfig(
         name_or_path=str(tiny_model_dir), max_seq_length=64, gradient_checkpointing=checkpointing
     )
