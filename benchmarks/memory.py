@@ -147,6 +147,23 @@ def one_process(
     }
 
 
+def bf16_speed(repeats: int = 20) -> dict:
+    """fp32 vs bf16 time of a SmolLM2-sized MLP matmul (1024 tokens x 576 -> 1536) on 1 thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    out = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(1024, 576, dtype=dtype)
+        w = torch.randn(1536, 576, dtype=dtype)
+        torch.nn.functional.linear(x, w)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            torch.nn.functional.linear(x, w)
+        out[str(dtype).removeprefix("torch.")] = round((time.perf_counter() - t0) / repeats * 1000, 2)
+    return {"ms_per_matmul": out, "bf16_slowdown": round(out["bfloat16"] / out["float32"], 1)}
+
+
 def cpu_flags() -> dict:
     flags = ""
     with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as fh:
@@ -181,12 +198,19 @@ def main() -> None:
     parser.add_argument(
         "--both", action="store_true", help="Run the before and after modes in fresh processes."
     )
+    parser.add_argument("--bf16", action="store_true", help="Time fp32 vs bf16 matmuls; merge into --out.")
     parser.add_argument(
         "--label", default=None, help="Run this one mode in a fresh process; merge it as LABEL."
     )
     parser.add_argument("--json", type=Path, default=None, help="(internal) write one mode's result here.")
     parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
     args = parser.parse_args()
+    if args.bf16:
+        doc = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        doc["bf16_on_this_cpu"] = {"cpu_flags": cpu_flags(), **bf16_speed()}
+        args.out.write_text(json.dumps(doc, indent=2) + "\n")
+        print(doc["bf16_on_this_cpu"])
+        return
     if args.label:
         doc = json.loads(args.out.read_text()) if args.out.is_file() else {}
         flags = ["--release" if args.release else "--no-release"]

@@ -33,7 +33,7 @@ def device_for(cfg: ModelConfig) -> torch.device:
 
 def cpu_has_fast_bf16() -> bool:
     """The CPU runs bf16 matmuls natively (AVX512-BF16 or AMX). Without them bf16 halves the
-    weights' memory but is several times slower than fp32 (about 8x measured on an AVX2 EPYC)."""
+    weights' memory but is several times slower than fp32 (11x for a matmul on this AVX2 EPYC: benchmarks/memory.py --bf16)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             flags = next((line.split() for line in fh if line.startswith("flags")), [])
