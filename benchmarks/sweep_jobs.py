@@ -66,11 +66,20 @@ def write_inputs(work: Path, rounds: int, seeds: int) -> Path:
     """The tiny model, data, base experiment and a sweep of 2 strategies x ``seeds`` seeds."""
     model = build_tiny_llama(work / "tiny-model")
     write = lambda name, rows: (work / name).write_text("".join(json.dumps(r) + "\n" for r in rows))  # noqa: E731
-    write("pairs.jsonl", [{"prompt": f"How do I bake loaf {i}?", "response": f"Knead and bake ({i})."} for i in range(24)])
+    write(
+        "pairs.jsonl",
+        [{"prompt": f"How do I bake loaf {i}?", "response": f"Knead and bake ({i})."} for i in range(24)],
+    )
     write("adv.jsonl", [{"prompt": f"Explain how to do harm {i}"} for i in range(4)])
     write("benign.jsonl", [{"prompt": f"Write a poem about the sea {i}"} for i in range(2)])
     (work / "base.toml").write_text(
-        BASE.format(model=model, data=work / "pairs.jsonl", adv=work / "adv.jsonl", benign=work / "benign.jsonl", rounds=rounds)
+        BASE.format(
+            model=model,
+            data=work / "pairs.jsonl",
+            adv=work / "adv.jsonl",
+            benign=work / "benign.jsonl",
+            rounds=rounds,
+        )
     )
     sweep = work / "sweep.toml"
     sweep.write_text(
@@ -83,7 +92,9 @@ def write_inputs(work: Path, rounds: int, seeds: int) -> Path:
 def run_mode(sweep: Path, out: Path, jobs: int) -> dict:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    outcome = execute_sweep(sweep, out, jobs=jobs, log=lambda line: print(f"[jobs={jobs}] {line}", flush=True))
+    outcome = execute_sweep(
+        sweep, out, jobs=jobs, log=lambda line: print(f"[jobs={jobs}] {line}", flush=True)
+    )
     seconds = time.perf_counter() - t0
     cells = read_status(out)["cells"]
     return {
@@ -98,7 +109,9 @@ def run_mode(sweep: Path, out: Path, jobs: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=2, help="Seeds per strategy (cells = 2 x seeds).")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None, help="Work dir (default: a temporary one).")
@@ -111,10 +124,19 @@ def main() -> None:
     one, two = modes
     result = {
         "benchmark": "sweep_jobs",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "note": "Measured on a machine shared with other work (another sweep and tests ran at the same "
         "time); loadavg_* is the 1/5/15-minute load before and after each mode.",
-        "setting": {"cells": one["cells_ran"], "clients": 2, "rounds": args.rounds, "model": "tiny random Llama"},
+        "setting": {
+            "cells": one["cells_ran"],
+            "clients": 2,
+            "rounds": args.rounds,
+            "model": "tiny random Llama",
+        },
         "modes": modes,
         "speedup_jobs2_vs_jobs1": round(one["seconds"] / two["seconds"], 2) if two["seconds"] else None,
     }
