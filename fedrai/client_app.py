@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import zlib
 
-from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows
+from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows, release_memory
+from fedrai.clients.placement import (
+    PEAK_GPU_KEY,
+    PEAK_RSS_KEY,
+    PLACEMENT_RECORD,
+    peak_gpu_mb,
+    peak_rss_mb,
+    placement,
+)
 from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
 from fedrai.data import Row
 from fedrai.model import get_adapter_state, set_adapter_state
@@ -79,10 +87,21 @@ def train(msg: Message, context: Context) -> Message:
         on_step=lambda step: emit("step", server_round, client=site_key, step=step),
     )
     state = get_adapter_state(worker.model)
+    release_memory()  # training's activations go back to the OS, not just to the allocator
     reply = RecordDict(
         {
             "arrays": to_arrays(state, cfg.federation.wire_dtype),
-            "metrics": MetricRecord({"num-examples": result.examples, **result.as_metrics(), **counts}),
+            "metrics": MetricRecord(
+                {
+                    "num-examples": result.examples,
+                    **result.as_metrics(),
+                    **counts,
+                    PEAK_RSS_KEY: peak_rss_mb(),
+                    PEAK_GPU_KEY: peak_gpu_mb(),
+                }
+            ),
+            # Where this client ran (Ray node, host): the server's per-client rows, never data.
+            PLACEMENT_RECORD: ConfigRecord({**placement(), "partition-id": partition_id}),
         }
     )
     if scaffold is not None:  # the new c_i stays in the state dir; only its delta leaves

@@ -31,6 +31,17 @@ def device_for(cfg: ModelConfig) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_fast_bf16() -> bool:
+    """The CPU runs bf16 matmuls natively (AVX512-BF16 or AMX). Without them bf16 halves the
+    weights' memory but is several times slower than fp32 (11x for a matmul on this AVX2 EPYC: benchmarks/memory.py --bf16)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = next((line.split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
@@ -77,6 +88,11 @@ def load_base_model(cfg: ModelConfig) -> tuple[PreTrainedModel, PreTrainedTokeni
         raise ValueError(f"model.name_or_path = {cfg.name_or_path!r}: cannot load ({err})") from None
     if cfg.quantization == "none":
         model.to(device)
+    if device.type == "cpu" and cfg.dtype == "bfloat16" and not cpu_has_fast_bf16():
+        log.warning(
+            "model.dtype = bfloat16 on a CPU without AVX512-BF16/AMX: half the weight memory, but "
+            "several times slower than float32 here"
+        )
     # No prepare_model_for_kbit_training: its fp32 upcast of norms, embeddings and lm_head cost
     # more memory than 4-bit saved on a 1B model (measured, benchmarks/results/gpu_qlora.json).
     for p in model.parameters():

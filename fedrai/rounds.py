@@ -93,6 +93,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         emit("replies", server_round, replies=len(replies))
         aggregated, _ = strategy.aggregate_train(server_round, replies)
         row = {"round": server_round, "lr": lr, **strategy.traffic.summary()}
+        run.append_clients(server_round, strategy.traffic.clients)  # which node served whom
         for err in strategy.traffic.errors:
             log.warning("round %d: client failed: %s", server_round, err)
         if aggregated is None:

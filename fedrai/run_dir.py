@@ -7,6 +7,7 @@ RUN_DIR/adapters/round-N/    peft adapters, loadable with PeftModel.from_pretrai
 RUN_DIR/checkpoint/          last completed round: global adapter + strategy state (for --resume),
                              safetensors + JSON, never a pickle (see checkpoint.py)
 RUN_DIR/summary.json         totals and final figures
+RUN_DIR/clients.jsonl        one JSON object per client and round: Ray node, host, peak RSS, loss
 RUN_DIR/clients/client-K/    each simulated client's local state (audit); never sent anywhere
 ```
 """
@@ -60,6 +61,24 @@ class RunDir:
             f.write(json.dumps(_jsonable(row)) + "\n")
         for listener in self.listeners:
             listener(row)
+
+    @property
+    def clients(self) -> Path:
+        return self.path / "clients.jsonl"
+
+    def append_clients(self, server_round: int, rows: list[dict[str, Any]]) -> None:
+        """Per-client rows of a round (where each client ran, what it held); a resumed run appends."""
+        if not rows:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.clients, "a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(_jsonable({"round": server_round, **row})) + "\n")
+
+    def read_clients(self) -> list[dict[str, Any]]:
+        if not self.clients.is_file():
+            return []
+        return [json.loads(line) for line in self.clients.read_text(encoding="utf-8").splitlines() if line]
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.is_file():

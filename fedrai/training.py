@@ -14,13 +14,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from fedrai.config import TrainConfig
 from fedrai.data import Row
-from fedrai.data.formatting import collate, tokenize_row
+from fedrai.data.formatting import IGNORE_INDEX, collate, tokenize_row
 from fedrai.model import trainable_by_state_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,7 +119,7 @@ def train_lora(
                 batch = [examples[i] for i in order[cursor : cursor + batch_size]]
                 cursor += batch_size
                 inputs = {k: v.to(device) for k, v in collate(batch, pad_id).items()}
-                loss = model(**inputs).loss / grad_accum
+                loss = response_loss(model, inputs) / grad_accum
                 step_loss += loss.item()
                 if anchors:
                     prox = sum(((p - anchors[k]) ** 2).sum() for k, p in params.items())
@@ -150,6 +150,52 @@ def train_lora(
         skipped=skipped,
         seconds=time.perf_counter() - started,
     )
+
+
+# Heads that do more than a linear map (soft-capping, scaling) take the library's own loss.
+_HEAD_EXTRAS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
+
+
+def response_loss(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The causal-LM loss (mean over labelled tokens), computing logits only where a label is.
+
+    The library computes fp32 logits for every position (batch x length x vocabulary) and the
+    loss keeps several copies of them for backward: for SmolLM2's 49k vocabulary at batch 4 x 256
+    that is about 1 GB of a client's peak memory. Only response tokens carry labels, so the LM
+    head runs on those positions alone, in chunks of ``LOSS_CHUNK`` positions whose logits are
+    recomputed in backward; the loss and its gradients are the same (up to summation order).
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings()
+    decoder = getattr(base, "model", None)
+    if (
+        not isinstance(head, torch.nn.Linear)
+        or not isinstance(decoder, torch.nn.Module)
+        or any(getattr(base.config, name, None) for name in _HEAD_EXTRAS)
+    ):
+        return model(**inputs).loss
+    hidden = decoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).last_hidden_state
+    targets = inputs["labels"][:, 1:]
+    keep = targets != IGNORE_INDEX
+    h, t = hidden[:, :-1][keep], targets[keep]
+    if len(t) <= LOSS_CHUNK:
+        return torch.nn.functional.cross_entropy(head(h).float(), t)
+    # Long batches: the loss of each chunk of positions is recomputed in backward instead of
+    # keeping its logits, so at most one chunk's logits are alive at a time.
+    from torch.utils.checkpoint import checkpoint
+
+    total = sum(
+        checkpoint(_summed_loss, head, h[i : i + LOSS_CHUNK], t[i : i + LOSS_CHUNK], use_reentrant=False)
+        for i in range(0, len(t), LOSS_CHUNK)
+    )
+    return total / len(t)
+
+
+LOSS_CHUNK = 256  # labelled positions whose logits are alive at once in a long batch
+
+
+def _summed_loss(head: torch.nn.Module, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(head(h).float(), t, reduction="sum")
 
 
 def _example_order(n: int, needed: int, seed: int) -> list[int]:

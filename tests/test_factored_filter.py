@@ -118,8 +118,9 @@ def test_clear_errors(trained: tuple[Path, dict], tmp_path: Path) -> None:
 
 
 def test_cli_rejects_user_labels_for_the_factored_design(tmp_path: Path) -> None:
-    from fedrai.cli.safety import app
     from typer.testing import CliRunner
+
+    from fedrai.cli.safety import app
 
     data = tmp_path / "l.jsonl"
     data.write_text('{"prompt": "q", "response": "a", "label": 1}\n')

@@ -131,7 +131,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> FakeSim:
     monkeypatch.setattr("fedrai.runtime.run_simulation", fake)
     monkeypatch.setattr("fedrai.evaluation.standalone.evaluate_model", _fake_eval)
     monkeypatch.setattr("fedrai.data.client_data.heldout_rows", lambda cfg: [])
-    monkeypatch.setattr(sw, "_fetch_assets", lambda cells: None)
+    monkeypatch.setattr("fedrai.sweep.runner.fetch_assets", lambda cells: None)
     return fake
 
 

@@ -29,9 +29,50 @@ def load_client_rows(cfg: ExperimentConfig, partition_id: int, node_config: dict
 
 
 def guard_rows(
+    cfg: ExperimentConfig,
+    rows: list[Row],
+    state_dir: Path,
+    model: Any,
+    tokenizer: Any,
+    seed: int,
+    *,
+    release: bool = True,
+) -> tuple[list[Row], dict[str, float]]:
+    """Filter, then CAI (as configured); return the rows to train on and the counts.
+
+    A client guards its data once per run, then trains for many rounds: with ``release`` the
+    filter (its encoder) and the CAI critic are dropped on return and the freed heap is handed
+    back to the OS (:func:`release_memory`), so they do not sit in the actor through training.
+    """
+    try:
+        return _guard_rows(cfg, rows, state_dir, model, tokenizer, seed)
+    finally:
+        if release:
+            release_memory()
+
+
+def release_memory() -> None:
+    """Collect garbage, then ask glibc to return free heap pages to the OS (``malloc_trim``).
+
+    Freed tensors and Python objects go back to the allocator, not to the OS: without the trim
+    the process's resident set stays at its high-water mark. A no-op where glibc is absent.
+    """
+    import contextlib
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        ctypes.CDLL(name).malloc_trim(0)
+
+
+def _guard_rows(
     cfg: ExperimentConfig, rows: list[Row], state_dir: Path, model: Any, tokenizer: Any, seed: int
 ) -> tuple[list[Row], dict[str, float]]:
-    """Filter, then CAI (as configured); return the rows to train on and the counts."""
     counts: dict[str, float] = {
         "data.rows": float(len(rows)),
         "data.harmful_rows": float(sum(r["origin"] == "harmful" for r in rows)),

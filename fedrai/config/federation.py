@@ -62,6 +62,11 @@ class FederationConfig(Section):
     num_rounds: int = Field(3, ge=1, description="Federated rounds.")
     cpus_per_client: int = Field(1, ge=1, description="Ray CPUs per ClientApp (whole CPUs).")
     gpus_per_client: float = Field(0.0, ge=0.0, description="Ray GPUs per ClientApp (fractions share a GPU).")
+    ray_address: str = Field(
+        "",
+        description="Ray cluster the clients run on: `auto` (the one this machine joined with `ray start`), "
+        "`HOST:PORT` (its GCS) or `ray://HOST:PORT` (Ray Client); empty = a private local Ray per run.",
+    )
     wire_dtype: Literal["float32", "float16"] = Field(
         "float32",
         description="dtype of adapter tensors on the wire (bf16 is cast; Flower arrays cannot hold it).",

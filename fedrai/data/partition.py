@@ -20,9 +20,6 @@ PARTITION_BY = ("group", "origin")
 
 def partition_rows(rows: list[Row], num_clients: int, cfg: PartitionConfig, seed: int) -> list[list[Row]]:
     """IID or Dirichlet label-skewed partitions, each capped at ``cfg.rows_per_client``."""
-    import datasets
-    from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner
-
     if num_clients < 1:
         raise ValueError(f"federation.num_clients = {num_clients}: need at least one client")
     if len(rows) < num_clients:
@@ -30,48 +27,60 @@ def partition_rows(rows: list[Row], num_clients: int, cfg: PartitionConfig, seed
             f"{len(rows)} training rows cannot fill federation.num_clients = {num_clients} partitions; "
             "lower num_clients or data.heldout_rows, or raise data.max_rows"
         )
+    cap = cfg.rows_per_client or None
     if cfg.method == "iid":
         order = list(range(len(rows)))
-        random.Random(seed).shuffle(order)  # IidPartitioner takes contiguous shards
-        partitioner = IidPartitioner(num_partitions=num_clients)
-        partitioner.dataset = datasets.Dataset.from_list([{_INDEX: i} for i in order])
-    else:
-        if cfg.partition_by not in PARTITION_BY:
-            raise ValueError(
-                f"partition.partition_by = {cfg.partition_by!r}: rows can be skewed by {', '.join(PARTITION_BY)}"
-            )
-        if len(rows) < num_clients * cfg.min_partition_size:
-            raise ValueError(
-                f"partition.min_partition_size = {cfg.min_partition_size} x federation.num_clients = "
-                f"{num_clients} exceeds the {len(rows)} training rows; lower partition.min_partition_size"
-            )
-        partitioner = DirichletPartitioner(
-            num_partitions=num_clients,
-            partition_by=_LABEL,
-            alpha=cfg.alpha,
-            min_partition_size=cfg.min_partition_size,
-            self_balancing=False,
-            shuffle=True,
-            seed=seed,
+        random.Random(seed).shuffle(order)
+        return [[rows[i] for i in part[:cap]] for part in contiguous_shards(order, num_clients)]
+    import datasets
+    from flwr_datasets.partitioner import DirichletPartitioner
+
+    if cfg.partition_by not in PARTITION_BY:
+        raise ValueError(
+            f"partition.partition_by = {cfg.partition_by!r}: rows can be skewed by {', '.join(PARTITION_BY)}"
         )
-        partitioner.dataset = datasets.Dataset.from_list(
-            [{_INDEX: i, _LABEL: str(row[cfg.partition_by])} for i, row in enumerate(rows)]  # type: ignore[literal-required]
+    if len(rows) < num_clients * cfg.min_partition_size:
+        raise ValueError(
+            f"partition.min_partition_size = {cfg.min_partition_size} x federation.num_clients = "
+            f"{num_clients} exceeds the {len(rows)} training rows; lower partition.min_partition_size"
         )
+    partitioner = DirichletPartitioner(
+        num_partitions=num_clients,
+        partition_by=_LABEL,
+        alpha=cfg.alpha,
+        min_partition_size=cfg.min_partition_size,
+        self_balancing=False,
+        shuffle=True,
+        seed=seed,
+    )
+    partitioner.dataset = datasets.Dataset.from_list(
+        [{_INDEX: i, _LABEL: str(row[cfg.partition_by])} for i, row in enumerate(rows)]  # type: ignore[literal-required]
+    )
     try:
         with warnings.catch_warnings():
             # flwr-datasets warns on every Dirichlet resample; the failure below says what to change
             warnings.simplefilter("ignore")
             parts = [partitioner.load_partition(i)[_INDEX] for i in range(num_clients)]
     except ValueError as err:
-        if cfg.method != "dirichlet":
-            raise
         raise ValueError(
             f"Dirichlet split of {len(rows)} rows over {num_clients} clients failed ({err}); every client "
             f"needs partition.min_partition_size = {cfg.min_partition_size} rows: raise partition.alpha "
             f"(now {cfg.alpha}) or lower partition.min_partition_size"
         ) from None
-    cap = cfg.rows_per_client or None
     return [[rows[i] for i in part[:cap]] for part in parts]
+
+
+def contiguous_shards(items: list[int], num_shards: int) -> list[list[int]]:
+    """What flwr-datasets' ``IidPartitioner`` returns (``Dataset.shard(contiguous=True)``), in plain
+    Python: a client process that splits IID never imports ``datasets``/``flwr_datasets`` (with
+    pandas, pyarrow, scipy and matplotlib, about 140 MB resident in every Ray client actor)."""
+    size, extra = divmod(len(items), num_shards)
+    out, start = [], 0
+    for i in range(num_shards):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
 
 
 def mix_harmful(client_rows: list[Row], harmful_pool: list[Row], fraction: float, seed: int) -> list[Row]:

@@ -192,20 +192,39 @@ def federation_config_args(
     *,
     ray_num_cpus: int | None = None,
     verbose: bool = False,
+    existing_cluster: bool = False,
 ) -> list[str]:
-    """``--federation-config`` items for ``flwr run``: supernodes, client resources, Ray init args."""
-    ray_num_cpus = ray_num_cpus or available_cpus()
+    """``--federation-config`` items for ``flwr run``: supernodes, client resources, Ray init args.
+
+    ``existing_cluster``: the run joins a running Ray cluster, whose nodes declare their own CPUs
+    and GPUs (``ray.init`` refuses ``num_cpus``/``num_gpus`` when it connects), so no init args.
+    """
     items = [
         f"num-supernodes={int(num_supernodes)}",
         "backend='ray'",
         f"client-resources-num-cpus={int(cpus_per_client)}",
         f"client-resources-num-gpus={float(gpus_per_client)}",
-        f"init-args-num-cpus={int(ray_num_cpus)}",
         f"verbose={'true' if verbose else 'false'}",
     ]
+    if existing_cluster:
+        return items
+    items.insert(4, f"init-args-num-cpus={int(ray_num_cpus or available_cpus())}")
     if gpus_per_client <= 0:
         items.append("init-args-num-gpus=0")  # keep Ray from grabbing GPUs nobody asked for
     return items
+
+
+def ray_env(ray_address: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment that points the simulation's ``ray.init()`` at the right Ray.
+
+    Flower 1.42's federation config carries no Ray address, but ``ray.init()`` reads
+    ``RAY_ADDRESS``. Empty means a private local Ray: ``RAY_ADDRESS=local``, because without it
+    ``ray.init()`` joins any cluster this machine joined with ``ray start`` (and then refuses
+    the run's ``num_cpus``).
+    """
+    env = dict(os.environ if base is None else base)
+    env["RAY_ADDRESS"] = ray_address or "local"
+    return env
 
 
 def available_cpus() -> int:
@@ -235,11 +254,26 @@ def executable(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+_HANDED_OUT: set[int] = set()  # ports free_port gave this process: never given twice
+_PORT_LOCK = threading.Lock()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (the SuperLink start is retried if it races)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that was free a moment ago and that this process never handed out before.
+
+    Parallel sweep cells (``fedrai sweep --jobs``) each start a SuperLink from one process: the
+    kernel may offer a port again once its probe socket closes, and a SuperLink whose port another
+    one already serves would pass the health check against the wrong server. A race with another
+    process is still possible; the SuperLink start is retried when it loses one.
+    """
+    with _PORT_LOCK:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return port
 
 
 # --------------------------------------------------------------------------- processes
@@ -558,7 +592,8 @@ def _run_simulation_locked(
     deadline = None if timeout_s is None else t_start + timeout_s
     fed = config.federation
     ray_cpus = available_cpus()
-    if fed.cpus_per_client > ray_cpus:
+    env = ray_env(fed.ray_address, env)
+    if not fed.ray_address and fed.cpus_per_client > ray_cpus:
         raise SimulationError(
             f"federation.cpus_per_client = {fed.cpus_per_client} exceeds the {ray_cpus} CPUs available: "
             "Ray could never schedule a ClientApp"
@@ -569,7 +604,11 @@ def _run_simulation_locked(
     log_path = run_dir / FLOWER_LOG
     superlink_log = run_dir / SUPERLINK_LOG
     fed_args = federation_config_args(
-        fed.num_clients, fed.cpus_per_client, fed.gpus_per_client, ray_num_cpus=ray_cpus
+        fed.num_clients,
+        fed.cpus_per_client,
+        fed.gpus_per_client,
+        ray_num_cpus=ray_cpus,
+        existing_cluster=bool(fed.ray_address),
     )
     startup = 60.0 if deadline is None else max(1.0, min(60.0, deadline - time.monotonic()))
     with managed_superlink(

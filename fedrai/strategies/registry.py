@@ -10,6 +10,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp import strategy as flwr_strategy
 
+from fedrai.clients.placement import PEAK_RSS_KEY, PLACEMENT_RECORD
 from fedrai.config import StrategyConfig
 from fedrai.strategies.state import state_mixin
 
@@ -63,6 +64,8 @@ class RoundTraffic:
     bytes_up: int = 0
     client_metrics: list[dict[str, float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # One row per replying client: its placement record (Ray node, host) beside its own metrics.
+    clients: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
         """Per-round figures: weighted train loss, summed guard counts, traffic."""
@@ -84,6 +87,12 @@ class RoundTraffic:
             for key, value in m.items():
                 if key.startswith(COUNT_PREFIXES):
                     out[key] = out.get(key, 0.0) + value
+        peaks = [m[PEAK_RSS_KEY] for m in ok if PEAK_RSS_KEY in m]
+        if peaks:  # the largest client process this round (a Ray actor's peak RSS)
+            out[PEAK_RSS_KEY] = max(peaks)
+        nodes = {c["node"] for c in self.clients if c.get("node")}
+        if nodes:
+            out["client.nodes"] = float(len(nodes))
         return out
 
 
@@ -122,6 +131,14 @@ class RoundRecorder:
                 t.client_metrics.append(
                     {k: float(v) for k, v in record.items() if isinstance(v, int | float)}
                 )
+            where = msg.content.config_records.get(PLACEMENT_RECORD)
+            t.clients.append(
+                {
+                    "node_id": msg.metadata.src_node_id,
+                    **({k: v for k, v in where.items() if isinstance(v, str | int | float)} if where else {}),
+                    **(t.client_metrics[-1] if msg.content.metric_records else {}),
+                }
+            )
         t.failures = t.sampled - (len(replies) - len(t.errors))
         return super().aggregate_train(server_round, replies)  # type: ignore[misc]
 
