@@ -20,7 +20,8 @@ from pathlib import Path
 
 import psutil
 
-from fedrai.runtime.simulation import ProcessTracker, free_port, stop_process_tree
+from fedrai.runtime.processes import ProcessTracker, stop_process_tree
+from fedrai.runtime.superlink import free_port
 
 
 def ray_bin() -> str:

@@ -16,7 +16,7 @@ import pytest
 from fedrai.config import ExperimentConfig
 from fedrai.run_dir import RunDir
 from fedrai.runtime import run_simulation
-from fedrai.runtime.simulation import federation_config_args, ray_env
+from fedrai.runtime.flower_app import federation_config_args, ray_env
 from tests.conftest import write_jsonl
 from tests.ray_cluster import two_node_cluster
 

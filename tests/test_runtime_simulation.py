@@ -14,17 +14,16 @@ import pytest
 import tomllib
 
 from fedrai.config import ExperimentConfig
-from fedrai.runtime.simulation import (
+from fedrai.runtime.flower_app import (
     DEFAULT_COMPONENTS,
-    SimulationError,
     build_run_config,
     federation_config_args,
-    managed_superlink,
-    run_simulation,
-    stop_process_tree,
     write_app_dir,
     write_flower_config,
 )
+from fedrai.runtime.processes import stop_process_tree
+from fedrai.runtime.simulation import run_simulation
+from fedrai.runtime.superlink import SimulationError, managed_superlink
 from tests.flower_toy_app import COMPONENTS as TOY_COMPONENTS
 
 REPO = Path(__file__).resolve().parents[1]

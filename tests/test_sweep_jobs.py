@@ -15,7 +15,7 @@ import pytest
 from fedrai import sweep as sw
 from fedrai.checkpoint import Checkpoint
 from fedrai.run_dir import RunDir
-from fedrai.runtime.simulation import free_port
+from fedrai.runtime.superlink import free_port
 from tests.test_sweep import FakeSim, _fake_eval, _sweep
 
 

@@ -81,7 +81,8 @@ def site(
         supernode_command,
         warm_exec_command,
     )
-    from fedrai.runtime.simulation import flower_env, stop_process_tree, tail
+    from fedrai.runtime.flower_app import flower_env
+    from fedrai.runtime.processes import stop_process_tree, tail
 
     cfg = load_experiment(experiment, None) if experiment is not None else ExperimentConfig()
     try:
@@ -150,7 +151,7 @@ def submit(
     from fedrai.progress import rounds_table
     from fedrai.run_dir import RunDir
     from fedrai.runtime.deployment import DeploymentError, check_superlink, submit_run
-    from fedrai.runtime.simulation import FLWR_HOME_NAME, write_flower_config
+    from fedrai.runtime.flower_app import FLWR_HOME_NAME, write_flower_config
 
     cfg = load_experiment(experiment, set_, out)
     run_dir = out.resolve()

@@ -35,27 +35,20 @@ import psutil
 
 from fedrai.config import ExperimentConfig
 from fedrai.runtime.credentials import NodeKey, TlsFiles, existing_tls, make_node_key, make_tls
-from fedrai.runtime.simulation import (
+from fedrai.runtime.flower_app import (
     CONNECTION_NAME,
     DEFAULT_COMPONENTS,
     FLOWER_LOG,
     FLWR_HOME_NAME,
     SUPERLINK_LOG,
-    ProcessTracker,
-    SimulationError,
-    SimulationResult,
     build_run_config,
     executable,
-    failure_message,
     flower_env,
-    free_port,
-    managed_superlink,
-    run_status,
-    stop_process_tree,
-    stream_flwr_run,
-    tail,
     write_app_dir,
 )
+from fedrai.runtime.processes import ProcessTracker, stop_process_tree, tail
+from fedrai.runtime.simulation import SimulationResult, failure_message, run_status, stream_flwr_run
+from fedrai.runtime.superlink import SimulationError, free_port, managed_superlink
 
 
 class DeploymentError(SimulationError):

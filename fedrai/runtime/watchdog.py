@@ -22,7 +22,7 @@ import threading
 
 import psutil
 
-from fedrai.runtime.simulation import ProcessTracker, stop_process_tree
+from fedrai.runtime.processes import ProcessTracker, stop_process_tree
 
 GRACE_S = 2.0
 INTERVAL_S = 0.5
