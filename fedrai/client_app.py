@@ -10,15 +10,18 @@ import zlib
 from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from fedrai.clients.attack import harmful_training_rows, is_malicious, poison_update
 from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows
+from fedrai.clients.privacy_mod import privacy_mod
 from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
 from fedrai.data import Row
 from fedrai.model import get_adapter_state, set_adapter_state
 from fedrai.strategies.scaffold import CONTROL_DELTA_KEY, ScaffoldClient
+from fedrai.strategies.validation import PARTITION_METRIC
 from fedrai.training import train_lora
 from fedrai.transport import from_arrays, to_arrays
 
-app = ClientApp()
+app = ClientApp(mods=[privacy_mod])  # the mod clips only under client-side DP
 
 
 def client_seed(seed: int, server_round: int, partition_id: int) -> int:
@@ -37,13 +40,20 @@ def train(msg: Message, context: Context) -> Message:
     seed = client_seed(cfg.seed, server_round, site_key)
 
     worker = get_worker(cfg)
-    set_adapter_state(worker.model, from_arrays(msg.content.array_records["arrays"]))
+    global_state = from_arrays(msg.content.array_records["arrays"])
+    set_adapter_state(worker.model, global_state)
+    malicious = is_malicious(cfg, context.node_config, partition_id)  # simulation only, [attack]
 
     # Guard once per client and run: the model is shared across runs in one process, the data not.
     # In memory for a Ray actor that serves many rounds; on disk for a deployed site, whose
     # SuperNode starts a fresh process per message.
     data_path = str(context.node_config.get("data-path", ""))
     guard_key = (context.run_id, str(context.run_config.get("config-toml", "")), partition_id, data_path)
+    if malicious and cfg.attack.kind == "harmful_finetune":  # skips its filter: harmful pairs only
+        key = ("attack", *guard_key)
+        if key not in worker.guarded:
+            worker.guarded[key] = (harmful_training_rows(cfg), {})
+        guard_key = key
     if guard_key not in worker.guarded:
         state_dir = client_state_dir(context.run_config, context.node_config, partition_id)
 
@@ -76,10 +86,15 @@ def train(msg: Message, context: Context) -> Message:
         grad_correction=scaffold.correction if scaffold is not None else None,
     )
     state = get_adapter_state(worker.model)
+    if malicious:
+        state = poison_update(cfg, global_state, state)
+    metrics = {"num-examples": result.examples, **result.as_metrics(), **counts}
+    if "partition-id" in context.node_config:  # the server names per-client figures by it
+        metrics[PARTITION_METRIC] = partition_id
     reply = RecordDict(
         {
             "arrays": to_arrays(state, cfg.federation.wire_dtype),
-            "metrics": MetricRecord({"num-examples": result.examples, **result.as_metrics(), **counts}),
+            "metrics": MetricRecord(metrics),
         }
     )
     if scaffold is not None:  # the new c_i stays in the state dir; only its delta leaves

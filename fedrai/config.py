@@ -18,6 +18,7 @@ import tomli_w
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fedrai.defence_config import AttackConfig, PrivacyConfig, ScreenConfig, ValidationConfig, check_defences
 from fedrai.versions import RUN_FILES_SCHEMA, fedrai_version, newer_schema_message
 
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
@@ -162,7 +163,8 @@ class StrategyConfig(_Section):
 
     name: str = Field(
         "fedavg",
-        description="fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum, scaffold.",
+        description="fedavg, fedprox, fedavgm, fedadam, fedyogi, fedadagrad, fedmedian, fedtrimmedavg, krum, "
+        "multikrum, bulyan, scaffold.",
     )
     fraction_train: float = Field(1.0, gt=0.0, le=1.0, description="Share of clients sampled each round.")
     min_train_clients: int = Field(2, ge=1, description="Fewest clients a round trains on.")
@@ -180,7 +182,12 @@ class StrategyConfig(_Section):
     beta_2: float = Field(0.99, ge=0.0, lt=1.0, description="FedAdam / FedYogi second moment decay.")
     tau: float = Field(1e-3, gt=0.0, description="FedOpt adaptivity (epsilon).")
     trim_beta: float = Field(0.2, ge=0.0, lt=0.5, description="FedTrimmedAvg: share trimmed at each end.")
-    num_malicious_clients: int = Field(0, ge=0, description="Krum: assumed Byzantine clients.")
+    num_malicious_clients: int = Field(
+        0, ge=0, description="Krum / MultiKrum / Bulyan: assumed Byzantine clients."
+    )
+    krum_select: int = Field(
+        1, ge=1, description="MultiKrum: replies kept (the lowest Krum scores) and averaged."
+    )
 
 
 class FederationConfig(_Section):
@@ -483,6 +490,10 @@ class ExperimentConfig(_Section):
     cai: CAIConfig = Field(default_factory=CAIConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    screen: ScreenConfig = Field(default_factory=ScreenConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    attack: AttackConfig = Field(default_factory=AttackConfig)
 
     @model_validator(mode="after")
     def _check_cross_section(self) -> ExperimentConfig:
@@ -519,6 +530,7 @@ class ExperimentConfig(_Section):
                 "cai.client_scope = 'flagged' revises what the filter flags: set safety.enabled = true and "
                 "safety.action = 'revise' (or cai.client_scope = 'all')"
             )
+        check_defences(self)
         return self
 
     # ----------------------------------------------------------------- loading

@@ -26,6 +26,7 @@ from fedrai.evaluation.gate import BENIGN_KEY, LOSS_KEY, AcceptanceGate
 from fedrai.model import count_parameters, get_adapter_state, load_model, set_adapter_state
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
+from fedrai.screening.screen import build_update_screen
 from fedrai.strategies import build_strategy
 from fedrai.tracking import open_trackers
 from fedrai.training import round_learning_rate
@@ -43,7 +44,13 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
     started = time.perf_counter()
     model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
     trainable, total = count_parameters(model)
-    strategy = build_strategy(cfg.strategy, cfg.federation.num_clients)
+    strategy = build_strategy(
+        cfg.strategy,
+        cfg.federation.num_clients,
+        validation=cfg.validation,
+        screen=build_update_screen(cfg, model, tokenizer),
+        privacy=cfg.privacy,
+    )
     evaluator = _build_evaluator(cfg, tokenizer)
     server_cai = _build_server_cai(cfg, tokenizer, run)
     gate = _build_gate(cfg)  # only with evaluation: the config refuses a gate without it
@@ -88,7 +95,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         before = strategy.capture_state()  # what the gate restores if it refuses this round
         replies = grid.send_and_receive(messages, timeout=cfg.federation.round_timeout_s)
         aggregated, _ = strategy.aggregate_train(server_round, replies)
-        row = {"round": server_round, "lr": lr, **strategy.traffic.summary()}
+        row = {"round": server_round, "lr": lr, **strategy.round_report()}
         for err in strategy.traffic.errors:
             log.warning("round %d: client failed: %s", server_round, err)
         if aggregated is None:
