@@ -32,7 +32,9 @@ import torch
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default=str(Path(__file__).parents[1] / "fedrai" / "presets" / "demo.toml"))
+    parser.add_argument(
+        "--preset", default=str(Path(__file__).parents[1] / "fedrai" / "presets" / "demo.toml")
+    )
     parser.add_argument("--redteam-probes", type=int, default=24)
     parser.add_argument("--benign-probes", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
@@ -93,7 +95,9 @@ def main() -> None:
     results = screen.screen(to_arrays(start), [(0, to_arrays(trained))])
     screen_s = statistics.median(per_adapter)
 
-    sampled = max(int(cfg.federation.num_clients * cfg.strategy.fraction_train), cfg.strategy.min_train_clients)
+    sampled = max(
+        int(cfg.federation.num_clients * cfg.strategy.fraction_train), cfg.strategy.min_train_clients
+    )
     screen_round = (sampled + 1) * screen_s
     round_s = train_s + eval_s + screen_round
     out = {

@@ -49,11 +49,6 @@ def train(msg: Message, context: Context) -> Message:
     # SuperNode starts a fresh process per message.
     data_path = str(context.node_config.get("data-path", ""))
     guard_key = (context.run_id, str(context.run_config.get("config-toml", "")), partition_id, data_path)
-    if malicious and cfg.attack.kind == "harmful_finetune":  # skips its filter: harmful pairs only
-        key = ("attack", *guard_key)
-        if key not in worker.guarded:
-            worker.guarded[key] = (harmful_training_rows(cfg), {})
-        guard_key = key
     if guard_key not in worker.guarded:
         state_dir = client_state_dir(context.run_config, context.node_config, partition_id)
 
@@ -63,6 +58,13 @@ def train(msg: Message, context: Context) -> Message:
 
         worker.guarded[guard_key] = cached_guard(state_dir, guard_key, guard)
     rows, counts = worker.guarded[guard_key]
+    if malicious and cfg.attack.kind == "harmful_finetune":
+        # Skips its filter's verdicts and trains on harmful pairs only; it reports the counts an
+        # honest run would (same metric keys), as an attacker that wants to pass unnoticed does.
+        key = ("attack", *guard_key)
+        if key not in worker.guarded:
+            worker.guarded[key] = (harmful_training_rows(cfg), counts)
+        rows = worker.guarded[key][0]
 
     scaffold = None
     if config.get("strategy") == "scaffold":  # control variates: c - c_i corrects every gradient

@@ -96,6 +96,10 @@ def broken(kind: str, x, y, dc, name: str):
         y = {k: x[k] + 100.0 * (v - x[k]) + 50.0 for k, v in y.items()}
     elif kind == "weight":
         return make_reply(y, 99, dc if name == "scaffold" else None, weight=float("inf")), "weight"
+    elif kind == "metrics":
+        msg = make_reply(y, 99, dc if name == "scaffold" else None)
+        msg.content["metrics"]["extra"] = 1.0
+        return msg, "metrics"
     elif kind == "records":
         return make_reply(y, 99, None if name == "scaffold" else dc), "records"
     reason = "nonfinite" if kind.startswith("nonfinite") else kind
@@ -108,7 +112,7 @@ def make_reply_fp16(y, dc):
     return msg
 
 
-KINDS = ["nonfinite", "shape", "keys", "dtype", "norm", "weight", "records"]
+KINDS = ["nonfinite", "shape", "keys", "dtype", "norm", "weight", "metrics", "records"]
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

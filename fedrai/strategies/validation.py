@@ -11,6 +11,7 @@ against the global adapter, so SCAFFOLD's control deltas (same keys and shapes) 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +39,7 @@ class Rejection:
 
     client: int
     node: int
-    reason: str  # records | keys | shape | dtype | nonfinite | weight | norm | screen
+    reason: str  # records | keys | shape | dtype | nonfinite | weight | metrics | norm | screen
     detail: str
 
 
@@ -76,6 +77,8 @@ class UpdateValidator:
                 out.kept.append(msg)
             else:
                 out.rejected.append(_reject(msg, *problem))
+        if self.cfg.enabled:
+            out = _majority_metric_keys(out)
         return out
 
     def _structure_problem(
@@ -162,6 +165,29 @@ class UpdateValidator:
             else:
                 out.kept.append(msg)
         return out, by_client
+
+
+def _metric_keys(msg: Message) -> frozenset[str]:
+    return frozenset(k for r in msg.content.metric_records.values() for k in r)
+
+
+def _majority_metric_keys(sorted_: Sorted) -> Sorted:
+    """Flower's aggregators refuse a round whose replies differ in metric keys (the whole round
+    fails); keep the replies with the most common key set and reject the others (``metrics``)."""
+    keys = [_metric_keys(m) for m in sorted_.kept]
+    if len(set(keys)) <= 1:
+        return sorted_
+    majority = Counter(keys).most_common(1)[0][0]
+    out = Sorted(rejected=list(sorted_.rejected))
+    for msg, k in zip(sorted_.kept, keys, strict=True):
+        if k == majority:
+            out.kept.append(msg)
+        else:
+            diff = sorted(k ^ majority)[:3]
+            out.rejected.append(
+                _reject(msg, "metrics", f"metric keys differ from the round's majority: {diff}")
+            )
+    return out
 
 
 def robust_z(values: list[float]) -> list[float]:
