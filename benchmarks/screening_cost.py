@@ -30,6 +30,10 @@ from pathlib import Path
 import torch
 
 
+def _say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -37,7 +41,7 @@ def main() -> None:
     )
     parser.add_argument("--redteam-probes", type=int, default=24)
     parser.add_argument("--benign-probes", type=int, default=12)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "screening_cost.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -59,7 +63,9 @@ def main() -> None:
         ],
     )
     model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
+    _say("model loaded; building the probe set")
     screen = build_update_screen(cfg, model, tokenizer)
+    _say("probe set built; training one client")
     assert screen is not None
     start = get_adapter_state(model)
 
@@ -80,18 +86,20 @@ def main() -> None:
     trained = get_adapter_state(model)
     set_adapter_state(model, start)
 
-    evaluator = ServerEvaluator(cfg, tokenizer, heldout_rows(cfg))
-    t0 = time.perf_counter()
-    evaluator.evaluate(model, 1)
-    eval_s = time.perf_counter() - t0
-
+    _say(f"trained in {train_s:.1f} s; screening")
     per_adapter = []
     for _ in range(args.repeats):
         set_adapter_state(model, trained)
         t0 = time.perf_counter()
         screen.scores()
         per_adapter.append(time.perf_counter() - t0)
+        _say(f"scored one adapter in {per_adapter[-1]:.1f} s")
     set_adapter_state(model, start)
+    evaluator = ServerEvaluator(cfg, tokenizer, heldout_rows(cfg))
+    t0 = time.perf_counter()
+    evaluator.evaluate(model, 1)
+    eval_s = time.perf_counter() - t0
+    _say(f"evaluated in {eval_s:.1f} s")
     results = screen.screen(to_arrays(start), [(0, to_arrays(trained))])
     screen_s = statistics.median(per_adapter)
 
