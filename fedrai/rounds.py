@@ -100,8 +100,9 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
             log.warning("round %d: client failed: %s", server_round, err)
         if aggregated is None:
             log.warning("round %d: no usable reply; the global adapter is unchanged", server_round)
-        else:
-            arrays = aggregated
+        else:  # in the wire dtype: FedOpt strategies return float64, which the next round's
+            # reply validation would compare against (and which doubles the traffic down)
+            arrays = to_arrays(from_arrays(aggregated), cfg.federation.wire_dtype)
         set_adapter_state(model, from_arrays(arrays))
 
         if server_cai is not None:  # prefixed apart from the clients' own cai.* counts
