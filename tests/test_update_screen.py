@@ -140,7 +140,7 @@ redteam_probes = 6
 disjoint_from_advbench = false
 benign_source = "{probe_benign}"
 benign_probes = 4
-max_margin_drop = 0.08
+max_margin_drop = 0.02  # measured here: the attacker about -0.035, honest clients 0.0 to +0.016
 reference = "round_median"
 [attack]
 num_malicious = 1
@@ -159,7 +159,6 @@ def test_a_malicious_client_is_excluded_and_counted_while_the_round_completes(ti
     run_config = {"config-toml": cfg.to_toml(), "run-dir": cfg.output.dir}
     run_rounds(InProcessGrid(client_app, 3, run_config), cfg, RunDir(cfg.output.dir).path)
     rows = RunDir(cfg.output.dir).read_metrics()
-    print([{k: v for k, v in r.items() if "margin_change" in k} for r in rows])
     assert [r["round"] for r in rows] == [0, 1, 2]
     for r in rows[1:]:
         assert r["updates.rejected.screen"] == 1.0 and r["updates.accepted"] == 2.0
