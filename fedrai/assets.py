@@ -402,5 +402,12 @@ def fetch_for(cfg: ExperimentConfig) -> None:
             refs.add(cfg.cai.server_prompts_source)
         if cfg.cai.server_benign_source and cfg.cai.server_benign_per_round > 0:
             refs.add(cfg.cai.server_benign_source)
+    if cfg.screen.enabled or cfg.attack.num_malicious:  # probes (the attacker leaves them out)
+        refs |= {cfg.screen.redteam_source, cfg.data.harmful_source}
+        if cfg.screen.benign_probes:
+            refs.add(cfg.screen.benign_source)
+        if cfg.screen.disjoint_from_advbench:  # the red-team pool, see safety.redteam
+            refs |= {"embedded:harmbench", "embedded:strongreject", "embedded:harmful-pairs"}
+            refs |= {"embedded:advbench", "embedded:minilm-l6-v2"}
     for ref in sorted(r for r in refs if is_embedded(r)):
         resolve(ref)

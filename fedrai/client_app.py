@@ -10,6 +10,7 @@ import zlib
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from fedrai.clients.attack import harmful_training_rows, is_malicious, poison_update
 from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows, release_memory
 from fedrai.clients.placement import (
     PEAK_GPU_KEY,
@@ -19,15 +20,17 @@ from fedrai.clients.placement import (
     peak_rss_mb,
     placement,
 )
+from fedrai.clients.privacy_mod import privacy_mod
 from fedrai.clients.worker import client_state_dir, config_from_run_config, get_worker
 from fedrai.data import Row
 from fedrai.model import get_adapter_state, set_adapter_state
 from fedrai.run_progress import emit
 from fedrai.strategies.scaffold import CONTROL_DELTA_KEY, ScaffoldClient
+from fedrai.strategies.validation import PARTITION_METRIC
 from fedrai.training import train_lora
 from fedrai.transport import from_arrays, to_arrays
 
-app = ClientApp()
+app = ClientApp(mods=[privacy_mod])  # the mod clips only under client-side DP
 
 
 def client_seed(seed: int, server_round: int, partition_id: int) -> int:
@@ -46,7 +49,9 @@ def train(msg: Message, context: Context) -> Message:
     seed = client_seed(cfg.seed, server_round, site_key)
 
     worker = get_worker(cfg)
-    set_adapter_state(worker.model, from_arrays(msg.content.array_records["arrays"]))
+    global_state = from_arrays(msg.content.array_records["arrays"])
+    set_adapter_state(worker.model, global_state)
+    malicious = is_malicious(cfg, context.node_config, partition_id)  # simulation only, [attack]
 
     # Guard once per client and run: the model is shared across runs in one process, the data not.
     # In memory for a Ray actor that serves many rounds; on disk for a deployed site, whose
@@ -63,6 +68,13 @@ def train(msg: Message, context: Context) -> Message:
         worker.guarded[guard_key] = cached_guard(state_dir, guard_key, guard)
     rows, counts = worker.guarded[guard_key]
     emit("guard", server_round, client=site_key, rows=len(rows))  # progress for `fedrai run`
+    if malicious and cfg.attack.kind == "harmful_finetune":
+        # Skips its filter's verdicts and trains on harmful pairs only; it reports the counts an
+        # honest run would (same metric keys), as an attacker that wants to pass unnoticed does.
+        key = ("attack", *guard_key)
+        if key not in worker.guarded:
+            worker.guarded[key] = (harmful_training_rows(cfg), counts)
+        rows = worker.guarded[key][0]
 
     scaffold = None
     if config.get("strategy") == "scaffold":  # control variates: c - c_i corrects every gradient
@@ -88,18 +100,21 @@ def train(msg: Message, context: Context) -> Message:
     )
     state = get_adapter_state(worker.model)
     release_memory()  # training's activations go back to the OS, not just to the allocator
+    if malicious:
+        state = poison_update(cfg, global_state, state)
+    metrics = {
+        "num-examples": result.examples,
+        **result.as_metrics(),
+        **counts,
+        PEAK_RSS_KEY: peak_rss_mb(),
+        PEAK_GPU_KEY: peak_gpu_mb(),
+    }
+    if "partition-id" in context.node_config:  # the server names per-client figures by it
+        metrics[PARTITION_METRIC] = partition_id
     reply = RecordDict(
         {
             "arrays": to_arrays(state, cfg.federation.wire_dtype),
-            "metrics": MetricRecord(
-                {
-                    "num-examples": result.examples,
-                    **result.as_metrics(),
-                    **counts,
-                    PEAK_RSS_KEY: peak_rss_mb(),
-                    PEAK_GPU_KEY: peak_gpu_mb(),
-                }
-            ),
+            "metrics": MetricRecord(metrics),
             # Where this client ran (Ray node, host): the server's per-client rows, never data.
             PLACEMENT_RECORD: ConfigRecord({**placement(), "partition-id": partition_id}),
         }

@@ -27,6 +27,7 @@ from fedrai.model import count_parameters, get_adapter_state, load_model, set_ad
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
 from fedrai.run_progress import emit
+from fedrai.screening.screen import build_update_screen
 from fedrai.strategies import build_strategy
 from fedrai.tracking import open_trackers
 from fedrai.training import round_learning_rate
@@ -44,7 +45,13 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
     started = time.perf_counter()
     model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
     trainable, total = count_parameters(model)
-    strategy = build_strategy(cfg.strategy, cfg.federation.num_clients)
+    strategy = build_strategy(
+        cfg.strategy,
+        cfg.federation.num_clients,
+        validation=cfg.validation,
+        screen=build_update_screen(cfg, model, tokenizer),
+        privacy=cfg.privacy,
+    )
     evaluator = _build_evaluator(cfg, tokenizer)
     server_cai = _build_server_cai(cfg, tokenizer, run)
     gate = _build_gate(cfg)  # only with evaluation: the config refuses a gate without it
@@ -92,14 +99,15 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
         replies = list(grid.send_and_receive(messages, timeout=cfg.federation.round_timeout_s))
         emit("replies", server_round, replies=len(replies))
         aggregated, _ = strategy.aggregate_train(server_round, replies)
-        row = {"round": server_round, "lr": lr, **strategy.traffic.summary()}
+        row = {"round": server_round, "lr": lr, **strategy.round_report()}
         run.append_clients(server_round, strategy.traffic.clients)  # which node served whom
         for err in strategy.traffic.errors:
             log.warning("round %d: client failed: %s", server_round, err)
         if aggregated is None:
             log.warning("round %d: no usable reply; the global adapter is unchanged", server_round)
-        else:
-            arrays = aggregated
+        else:  # in the wire dtype: FedOpt strategies return float64, which the next round's
+            # reply validation would compare against (and which doubles the traffic down)
+            arrays = to_arrays(from_arrays(aggregated), cfg.federation.wire_dtype)
         set_adapter_state(model, from_arrays(arrays))
 
         if server_cai is not None:  # prefixed apart from the clients' own cai.* counts

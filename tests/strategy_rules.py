@@ -20,13 +20,36 @@ def weighted_mean(clients: list[Arrays], weights: list[int]) -> Arrays:
     return {k: sum(c[k] * (w / total) for c, w in zip(clients, weights, strict=True)) for k in clients[0]}
 
 
-def krum_pick(clients: list[Arrays], num_malicious: int) -> int:
-    """The client whose n - f - 2 nearest neighbours (squared L2 over all arrays) are closest."""
+def krum_scores(clients: list[Arrays], num_malicious: int) -> list[float]:
+    """Each client's sum of squared L2 distances to its n - f - 2 nearest neighbours (all arrays)."""
     flat = np.stack([np.concatenate([c[k].ravel() for k in sorted(c)]) for c in clients]).astype(np.float64)
     dist = ((flat[:, None, :] - flat[None, :, :]) ** 2).sum(-1)
     m = max(1, len(clients) - num_malicious - 2)
-    scores = [np.sort(np.delete(row, i))[:m].sum() for i, row in enumerate(dist)]
-    return int(np.argmin(scores))
+    return [float(np.sort(np.delete(row, i))[:m].sum()) for i, row in enumerate(dist)]
+
+
+def krum_pick(clients: list[Arrays], num_malicious: int) -> int:
+    """The client whose n - f - 2 nearest neighbours (squared L2 over all arrays) are closest."""
+    return int(np.argmin(krum_scores(clients, num_malicious)))
+
+
+def multikrum_picks(clients: list[Arrays], num_malicious: int, select: int) -> list[int]:
+    """The ``select`` clients with the lowest Krum scores."""
+    return [int(i) for i in np.argsort(krum_scores(clients, num_malicious), kind="stable")[:select]]
+
+
+def bulyan(clients: list[Arrays], num_malicious: int) -> Arrays:
+    """Mhamdi et al.: theta = n - 2f by Multi-Krum, then per coordinate the mean of the
+    beta = theta - 2f values closest to the coordinate-wise median of the selected (unweighted)."""
+    theta = len(clients) - 2 * num_malicious
+    beta = theta - 2 * num_malicious
+    chosen = [clients[i] for i in multikrum_picks(clients, num_malicious, theta)]
+    out = {}
+    for k in chosen[0]:
+        stack = np.stack([c[k] for c in chosen]).astype(np.float64)
+        order = np.argsort(np.abs(stack - np.median(stack, axis=0)), axis=0, kind="stable")[:beta]
+        out[k] = np.take_along_axis(stack, order, axis=0).mean(axis=0)
+    return out
 
 
 def expected_aggregate(
@@ -58,4 +81,9 @@ def expected_aggregate(
         return {k: trim_mean(np.stack([c[k] for c in clients]), cfg.trim_beta, axis=0) for k in x}
     if name == "krum":
         return dict(clients[krum_pick(clients, cfg.num_malicious_clients)])
+    if name == "multikrum":  # the picked replies, averaged by their example counts
+        picks = multikrum_picks(clients, cfg.num_malicious_clients, cfg.krum_select)
+        return weighted_mean([clients[i] for i in picks], [weights[i] for i in picks])
+    if name == "bulyan":
+        return bulyan(clients, cfg.num_malicious_clients)
     raise KeyError(f"no rule written for strategy {name!r}")

@@ -8,6 +8,7 @@ import torch
 from flwr.app import ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 
 from fedrai.config import STRATEGY_NAMES, StrategyConfig
+from fedrai.config.defences import ValidationConfig
 from fedrai.strategies import build_strategy
 from fedrai.strategies.scaffold import CONTROL_DELTA_KEY
 from fedrai.transport import from_arrays, to_arrays
@@ -48,9 +49,12 @@ def _reply(arrays: dict[str, np.ndarray], n: int, scaffold: bool) -> Message:
 @pytest.mark.parametrize("name", STRATEGY_NAMES)
 def test_strategy_aggregate_equals_its_rule(name: str) -> None:
     # Non-default server step sizes, so "returns the plain mean" and "returns x" are both wrong answers.
-    cfg = StrategyConfig(name=name, server_learning_rate=0.5, min_train_clients=5, min_available_clients=5)
+    cfg = StrategyConfig(
+        name=name, server_learning_rate=0.5, krum_select=2, min_train_clients=5, min_available_clients=5
+    )
     x, clients = _inputs()
-    strategy = build_strategy(cfg, num_clients=5)
+    # The rule alone: the norm check (on by default) would rightly reject the outlier first.
+    strategy = build_strategy(cfg, num_clients=5, validation=ValidationConfig(norm_rule="none"))
     grid = InProcessGrid(client_app=None, num_nodes=5, run_config={})
     sent = list(
         strategy.configure_train(
@@ -70,7 +74,7 @@ def test_strategy_aggregate_equals_its_rule(name: str) -> None:
 def test_the_rules_tell_the_strategies_apart() -> None:
     """The inputs are chosen so that no two rules agree (else the test above could pass by accident)."""
     x, clients = _inputs()
-    cfg = StrategyConfig(server_learning_rate=0.5)
+    cfg = StrategyConfig(server_learning_rate=0.5, krum_select=2)
     outs = {n: expected_aggregate(n, cfg, x, clients, WEIGHTS) for n in STRATEGY_NAMES}
     assert krum_pick(clients, 0) != 4  # Krum never picks the outlier
     same = {("fedavg", "fedprox"), ("fedavgm", "scaffold")}  # same server rule by definition

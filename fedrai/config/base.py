@@ -19,6 +19,8 @@ STRATEGY_NAMES: tuple[str, ...] = (
     "fedmedian",
     "fedtrimmedavg",
     "krum",
+    "multikrum",
+    "bulyan",
     "scaffold",
 )
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from fedrai.config.base import STRATEGY_NAMES, ConfigError, Section
 from fedrai.config.data import DataConfig, PartitionConfig
+from fedrai.config.defences import AttackConfig, PrivacyConfig, ScreenConfig, ValidationConfig, check_defences
 from fedrai.config.evaluation import EvalConfig, GateConfig
 from fedrai.config.federation import FederationConfig, StrategyConfig, TrainConfig
 from fedrai.config.guards import CAIConfig, SafetyConfig
@@ -64,6 +65,10 @@ class ExperimentConfig(Section):
     cai: CAIConfig = Field(default_factory=CAIConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    screen: ScreenConfig = Field(default_factory=ScreenConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    attack: AttackConfig = Field(default_factory=AttackConfig)
 
     @model_validator(mode="after")
     def _check_cross_section(self) -> ExperimentConfig:
@@ -98,6 +103,7 @@ class ExperimentConfig(Section):
                 "cai.client_scope = 'flagged' revises what the filter flags: set safety.enabled = true and "
                 "safety.action = 'revise' (or cai.client_scope = 'all')"
             )
+        check_defences(self)
         return self
 
     # ----------------------------------------------------------------- loading

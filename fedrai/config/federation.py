@@ -52,7 +52,12 @@ class StrategyConfig(Section):
     beta_2: float = Field(0.99, ge=0.0, lt=1.0, description="FedAdam / FedYogi second moment decay.")
     tau: float = Field(1e-3, gt=0.0, description="FedOpt adaptivity (epsilon).")
     trim_beta: float = Field(0.2, ge=0.0, lt=0.5, description="FedTrimmedAvg: share trimmed at each end.")
-    num_malicious_clients: int = Field(0, ge=0, description="Krum: assumed Byzantine clients.")
+    num_malicious_clients: int = Field(
+        0, ge=0, description="Krum / MultiKrum / Bulyan: assumed Byzantine clients."
+    )
+    krum_select: int = Field(
+        1, ge=1, description="MultiKrum: replies kept (the lowest Krum scores) and averaged."
+    )
 
 
 class FederationConfig(Section):

@@ -20,6 +20,7 @@ from fedrai.report.plots import (
     plot_tradeoff,
 )
 from fedrai.report.runs import Run, load_run
+from fedrai.report.screening import screening_section
 from fedrai.report.seeds import group_by_setting, has_seeds
 
 # (header, metric key, kind): kind "pct" shows x100 with one decimal, "num" three decimals.
@@ -127,6 +128,7 @@ def render_markdown(
         for title, png in images:
             lines += [f"- [{title}]({png.relative_to(out)})"]
         lines.append("")
+    lines += screening_section(runs, out)
     lines += ["## Per-round metrics", ""]
     for run in runs:
         lines += [f"### {run.name} ({run.setting}, {run.strategy})", ""]

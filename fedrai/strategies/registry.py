@@ -12,6 +12,8 @@ from flwr.serverapp import strategy as flwr_strategy
 
 from fedrai.clients.placement import PEAK_RSS_KEY, PLACEMENT_RECORD
 from fedrai.config import StrategyConfig
+from fedrai.config.defences import PrivacyConfig, ValidationConfig
+from fedrai.strategies.guard import ContentGuard, StructureGuard, UpdateGuard
 from fedrai.strategies.state import state_mixin
 
 
@@ -38,6 +40,11 @@ _BUILDERS: dict[str, tuple[Callable[[], type], Callable[[StrategyConfig], dict[s
     "fedmedian": (lambda: flwr_strategy.FedMedian, _no_extra),
     "fedtrimmedavg": (lambda: flwr_strategy.FedTrimmedAvg, lambda c: {"beta": c.trim_beta}),
     "krum": (lambda: flwr_strategy.Krum, lambda c: {"num_malicious_nodes": c.num_malicious_clients}),
+    "multikrum": (
+        lambda: flwr_strategy.MultiKrum,
+        lambda c: {"num_malicious_nodes": c.num_malicious_clients, "num_nodes_to_select": c.krum_select},
+    ),
+    "bulyan": (lambda: flwr_strategy.Bulyan, lambda c: {"num_malicious_nodes": c.num_malicious_clients}),
 }
 
 
@@ -142,30 +149,66 @@ class RoundRecorder:
         t.failures = t.sampled - (len(replies) - len(t.errors))
         return super().aggregate_train(server_round, replies)  # type: ignore[misc]
 
+    def round_report(self) -> dict[str, float]:
+        """The round's figures for its metrics row: traffic, the guard's counts, DP settings."""
+        out = self.traffic.summary()
+        out.update(self.update_guard.metrics())  # type: ignore[attr-defined]
+        privacy = getattr(self, "privacy_metrics", None)
+        if privacy is not None:
+            out.update(privacy())
+        return out
+
 
 def _arrays_bytes(message: Message) -> int:
     return sum(r.count_bytes() for r in message.content.array_records.values())
 
 
-def build_strategy(cfg: StrategyConfig, num_clients: int) -> Any:
+def build_strategy(
+    cfg: StrategyConfig,
+    num_clients: int,
+    *,
+    validation: ValidationConfig | None = None,
+    screen: Any = None,
+    privacy: PrivacyConfig | None = None,
+) -> Any:
     """A Flower strategy by name; no client-side evaluation (the server evaluates).
 
-    It records its traffic (``RoundRecorder``) and has explicit cross-round state
-    (``capture_state`` / ``restore_state`` / ``rebase_state`` / ``note_rejected``): from its
-    family's mixin in ``strategies.state``, or its own (SCAFFOLD).
+    It records its traffic (``RoundRecorder``), validates and optionally safety-screens every reply
+    before aggregation (``strategies.guard``; ``screen`` is a ``screening.screen.UpdateScreen``),
+    may sit inside one of Flower's DP wrappers (``strategies.privacy``), and has explicit
+    cross-round state (``capture_state`` / ``restore_state`` / ``rebase_state`` / ``note_rejected``):
+    from its family's mixin in ``strategies.state``, or its own (SCAFFOLD).
     """
     if cfg.name not in _BUILDERS:
         raise ValueError(f"unknown strategy {cfg.name!r}; valid: {', '.join(STRATEGY_NAMES)}")
     get_cls, extra = _BUILDERS[cfg.name]
     base = get_cls()
     state = () if hasattr(base, "capture_state") else (state_mixin(cfg.name),)
-    cls = type(f"Recorded{base.__name__}", (RoundRecorder, *state, base), {})
+    guard = UpdateGuard(validation, screen)
     min_train = min(cfg.min_train_clients, num_clients)
-    return cls(
-        fraction_train=cfg.fraction_train,
-        fraction_evaluate=0.0,
-        min_train_nodes=min_train,
-        min_evaluate_nodes=0,
-        min_available_nodes=max(min_train, min(cfg.min_available_clients, num_clients)),
+    kwargs = {
+        "fraction_train": cfg.fraction_train,
+        "fraction_evaluate": 0.0,
+        "min_train_nodes": min_train,
+        "min_evaluate_nodes": 0,
+        "min_available_nodes": max(min_train, min(cfg.min_available_clients, num_clients)),
         **extra(cfg),
-    )
+    }
+    if privacy is None or privacy.clipping == "none":
+        cls = type(
+            f"Recorded{base.__name__}", (RoundRecorder, StructureGuard, ContentGuard, *state, base), {}
+        )
+        strategy = cls(**kwargs)
+        strategy.update_guard = guard
+        return strategy
+    from fedrai.strategies.privacy import DelegatingWrapper, wrapper_class, wrapper_kwargs
+
+    inner = type(f"Guarded{base.__name__}", (ContentGuard, *state, base), {})(**kwargs)
+    inner.update_guard = guard
+    dp = wrapper_class(privacy)
+    outer_cls = type(f"Recorded{dp.__name__}", (RoundRecorder, StructureGuard, DelegatingWrapper, dp), {})
+    # Flower samples max(int(N * fraction), min_train_nodes) clients: the noise is calibrated to it.
+    sampled = max(int(num_clients * cfg.fraction_train), min_train)
+    outer = outer_cls(inner, **wrapper_kwargs(privacy, sampled))
+    outer.update_guard = guard
+    return outer

@@ -1,0 +1,133 @@
+"""Per-client, per-round view of the server's update guard: a markdown table and a heat map.
+
+Reads the ``clients.<id>.*`` figures the guard writes into each metrics row (``strategies.guard``):
+the refusal-margin change of each screened update, whether screening flagged it, whether the
+update was rejected (by validation or screening), and its norm ratio. Clients are partition ids
+in simulation and node ids in deployment; no client text is involved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+_KEY = re.compile(r"clients\.(-?\d+)\.(.+)")
+
+
+def client_figures(rows: Sequence[dict[str, Any]]) -> dict[int, dict[int, dict[str, float]]]:
+    """``{client: {round: {figure: value}}}`` from the metrics rows."""
+    out: dict[int, dict[int, dict[str, float]]] = {}
+    for row in rows:
+        r = int(row.get("round", 0))
+        for key, value in row.items():
+            m = _KEY.fullmatch(key)
+            if m and isinstance(value, int | float):
+                out.setdefault(int(m.group(1)), {}).setdefault(r, {})[m.group(2)] = float(value)
+    return out
+
+
+def _cell(fig: dict[str, float] | None) -> str:
+    if not fig:
+        return "–"
+    parts = []
+    if "screen.margin_change" in fig:
+        parts.append(f"{fig['screen.margin_change']:+.3f}")
+    elif "norm_ratio" in fig:
+        parts.append(f"n={fig['norm_ratio']:.2g}")
+    if fig.get("rejected"):
+        parts.append("✗")
+    elif fig.get("screen.flagged"):
+        parts.append("⚑")
+    return " ".join(parts) or "·"
+
+
+def screening_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Markdown lines: one row per client, one column per round; empty when the run has no figures."""
+    figures = client_figures(rows)
+    if not figures:
+        return []
+    rounds = sorted({r for per in figures.values() for r in per})
+    lines = ["| client | " + " | ".join(f"r{r}" for r in rounds) + " | rejected | flagged |"]
+    lines.append("|---" * (len(rounds) + 3) + "|")
+    for client in sorted(figures):
+        per = figures[client]
+        rejected = sum(bool(f.get("rejected")) for f in per.values())
+        flagged = sum(bool(f.get("screen.flagged")) for f in per.values())
+        cells = [_cell(per.get(r)) for r in rounds]
+        lines.append(
+            f"| {client} | " + " | ".join(cells) + f" | {rejected}/{len(per)} | {flagged}/{len(per)} |"
+        )
+    return lines
+
+
+def plot_screening_heatmap(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    """Heat map of each client's refusal-margin change per round (✗ = rejected); None without screening."""
+    figures = client_figures(rows)
+    clients = sorted(
+        c for c, per in figures.items() if any("screen.margin_change" in f for f in per.values())
+    )
+    if not clients:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rounds = sorted({r for c in clients for r in figures[c]})
+    grid = np.full((len(clients), len(rounds)), np.nan)
+    for i, c in enumerate(clients):
+        for j, r in enumerate(rounds):
+            value = figures[c].get(r, {}).get("screen.margin_change")
+            if value is not None:
+                grid[i, j] = value
+    bound = float(np.nanmax(np.abs(grid))) or 1.0
+    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * len(rounds), 1.0 + 0.4 * len(clients)))
+    im = ax.imshow(grid, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+    for i, c in enumerate(clients):
+        for j, r in enumerate(rounds):
+            f = figures[c].get(r, {})
+            if f.get("rejected"):
+                ax.text(j, i, "✗", ha="center", va="center", fontsize=9)
+            elif f.get("screen.flagged"):
+                ax.text(j, i, "!", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(len(rounds)), [str(r) for r in rounds])
+    ax.set_yticks(range(len(clients)), [str(c) for c in clients])
+    ax.set_xlabel("round")
+    ax.set_ylabel("client")
+    ax.set_title(title or "refusal margin change per update (nats/token)")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def screening_section(runs: Sequence[Any], out: Path) -> list[str]:
+    """The report's 'Update screening' section for runs that have per-client figures (else nothing)."""
+    lines: list[str] = []
+    for run in runs:
+        table = screening_table(run.rounds)
+        if not table:
+            continue
+        if not lines:
+            lines += [
+                "## Update screening",
+                "",
+                "Per client (partition or node id) and round: the change of the refusal-over-compliance "
+                "margin of its update on the server's red-team probes (nats/token; negative = less safe), "
+                "else its update norm ratio `n=`; ✗ rejected (validation or screening), ⚑ flagged but kept.",
+                "",
+            ]
+        lines += [f"### {run.name}", ""] + table + [""]
+        png = plot_screening_heatmap(run.rounds, out / f"screening_{_slug(run.name)}.png", run.name)
+        if png is not None:
+            lines += [f"![update screening, {run.name}]({png.relative_to(out)})", ""]
+    return lines
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
