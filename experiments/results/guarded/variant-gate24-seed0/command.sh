@@ -1,6 +1,6 @@
 #!/bin/bash
 # Recipe, seed 0, with per-round gate sets large enough for the gate's bounds (24 MT-Bench, 24 safe-alarming).
-cd /work/main
+cd "$(git rev-parse --show-toplevel)"
 export RAY_worker_niceness=1 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE
 nice -n 1 .venv/bin/fedrai run experiments/guarded/base.toml --out runs/guarded-variant/recipe-gate24__seed0 \
   --set seed=0 --set "setting='FL + filter + CAI recipe, gate sets 24'" \
