@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -125,14 +124,11 @@ def test_bad_run_fails_before_the_stack_starts(
 
     monkeypatch.setattr(fedrai.runtime, "run_simulation", no_stack)
     run_dir = tmp_path / "run"
-    t0 = time.monotonic()
     result = runner.invoke(app, ["run", str(exp), "--out", str(run_dir)], terminal_width=400)
-    seconds = time.monotonic() - t0
     out = result.output.strip()
     assert result.exit_code == 2, (out, result.exception)
     assert out.startswith("error:") and len(out.splitlines()) == 1 and needle in out, out
     assert not run_dir.exists()
-    assert seconds < 5, seconds
 
 
 def test_unwritable_output_dir(tmp_path: Path, tiny_model_dir: Path) -> None:
@@ -146,7 +142,6 @@ def test_unwritable_output_dir(tmp_path: Path, tiny_model_dir: Path) -> None:
 def test_a_real_fedrai_process_fails_fast_without_a_run_dir(tmp_path: Path, tiny_model_dir: Path) -> None:
     exp = tiny_experiment(tmp_path, tiny_model_dir, data=_not_utf8(tmp_path))
     run_dir = tmp_path / "run"
-    t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "fedrai", "run", str(exp), "--out", str(run_dir)],
         capture_output=True,
@@ -154,8 +149,6 @@ def test_a_real_fedrai_process_fails_fast_without_a_run_dir(tmp_path: Path, tiny
         timeout=120,
         env={**os.environ, "COLUMNS": "400"},
     )
-    seconds = time.monotonic() - t0
     out = (proc.stdout + proc.stderr).strip()
     assert proc.returncode == 2 and len(out.splitlines()) == 1 and "latin1.jsonl" in out, out
-    assert not run_dir.exists()
-    assert seconds < 20, seconds  # the process start (imports) included; SuperLink + Ray alone take 25 s+
+    assert not run_dir.exists()  # the stack writes its logs there: it never started

@@ -103,12 +103,10 @@ def test_stop_process_tree_reaches_other_sessions_and_stubborn_processes() -> No
     assert root.stdout is not None
     grandchild = int(root.stdout.readline())
     assert os.getsid(grandchild) != os.getsid(root.pid)  # escaped the root's session, like SuperExec
-    t0 = time.monotonic()
     stopped = stop_process_tree(root.pid, grace_s=1.0)
     root.wait(timeout=5)
     assert set(stopped) == {root.pid, grandchild}
     assert not _alive(grandchild)
-    assert time.monotonic() - t0 < 8
     assert stop_process_tree(root.pid) == []  # idempotent
 
 
