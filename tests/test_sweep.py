@@ -321,7 +321,10 @@ def test_shipped_experiment_sweeps_validate() -> None:
     assert sweeps, "experiments/*/sweep*.toml missing"
     for path in sweeps:
         plan = sw.load_sweep(path, Path("/nonexistent-sweep-out"))
-        strategies = {c.strategy for c in plan.cells}
+        assert plan.cells, path
+        if path.parent.name not in ("paper", "cpu"):
+            continue  # other studies (e.g. untrusted sites) choose their own cells
+        strategies = {c.strategy for c in plan.cells}  # the paper's table: its strategies and settings
         assert {"fedavg", "scaffold"} <= strategies, path
         settings = {c.setting for c in plan.cells}
         assert {"FL", "FL + filter", "FL + CAI", "FL + filter + CAI"} <= settings, path
