@@ -101,7 +101,9 @@ def test_screening_ranks_a_harmful_tuned_adapter_below_a_benign_one(tiny_model_d
     assert all((after[k] == start[k]).all() for k in start)
 
 
-def _config(tmp_path: Path, tiny_model_dir: Path, *overrides: str) -> ExperimentConfig:
+def screened_experiment(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    """3 clients x 2 rounds, client 2 a `harmful_finetune` attacker, every update screened (exclude):
+    writes its data and returns the experiment file (also run through Ray in test_e2e_untrusted)."""
     data = write_jsonl(tmp_path / "pairs.jsonl", [benign(i) for i in range(30)])
     bad = write_jsonl(tmp_path / "harmful.jsonl", [harmful(i) for i in range(24)])
     probe_benign = write_jsonl(tmp_path / "probe_benign.jsonl", [benign(500 + i) for i in range(6)])
@@ -151,7 +153,11 @@ dir = "{tmp_path / "run"}"
 """
     path = tmp_path / "exp.toml"
     path.write_text(text, encoding="utf-8")
-    return ExperimentConfig.from_toml(path, list(overrides))
+    return path
+
+
+def _config(tmp_path: Path, tiny_model_dir: Path, *overrides: str) -> ExperimentConfig:
+    return ExperimentConfig.from_toml(screened_experiment(tmp_path, tiny_model_dir), list(overrides))
 
 
 def test_a_malicious_client_is_excluded_and_counted_while_the_round_completes(tiny_model_dir, tmp_path):
