@@ -1,8 +1,11 @@
 """End to end through real Flower + Ray: `fedrai run` on a tiny random Llama.
 
-One run (3 clients x 2 rounds) checks the metrics rows, the saved adapter (it reloads with
-peft and reproduces the server's held-out loss), that no client text reached the server's
-files, and that no process is left behind.
+One run (3 clients x 2 rounds, with issue 13's guarded recipe on top: server-side CAI, contrast
+rows, the safe-alarming eval and the gate) is shared by the module's tests. One checks the metrics
+rows, the saved adapter (it reloads with peft and reproduces the server's held-out loss), that no
+client text reached the server's files, and that no process is left behind; the other checks what
+the guarded recipe adds. A plain run (no CAI) through `fedrai run` and Ray is run to the end in
+tests/test_kill_run.py and tests/test_e2e_untrusted.py.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -74,17 +78,52 @@ hhh_final = 4
     return exp
 
 
-def test_fedrai_run_end_to_end(tiny_model_dir, tmp_path):
-    exp = _experiment(tmp_path, tiny_model_dir)
-    run_dir = tmp_path / "run"
+GUARDED_OVERRIDES = [
+    'cai.placement="server"',
+    'cai.server_prompts_source="embedded:redteam-pool"',
+    "cai.server_prompts_per_round=2",
+    "cai.server_steps=1",
+    "cai.max_tries=1",
+    "cai.max_new_tokens=4",
+    "cai.server_assume_harmful=true",
+    "cai.server_benign_per_round=1",
+    "cai.server_contrast_per_round=2",
+    "data.contrast_fraction=0.2",
+    "eval.alarming_per_round=2",
+    "eval.alarming_final=3",
+]
+
+
+@dataclass(frozen=True)
+class GuardedRun:
+    """The shared run: its dir, the finished process and our child PIDs before and after it."""
+
+    run_dir: Path
+    proc: subprocess.CompletedProcess[str]
+    before: set[int]
+    after: set[int]
+
+
+@pytest.fixture(scope="module")
+def guarded_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> GuardedRun:
+    """Issue 13's recipe through Flower: red-team pool, contrast rows (clients and server anchor),
+    safe-alarming eval every round and at the end, the gate, and the closing before/after lines."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    exp = _experiment(tmp, tiny_model_dir)
+    run_dir = tmp / "run"
+    cmd = [sys.executable, "-m", "fedrai", "run", str(exp), "--out", str(run_dir)]
+    for o in GUARDED_OVERRIDES:
+        cmd += ["--set", o]
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     proc = subprocess.run(
-        [sys.executable, "-m", "fedrai", "run", str(exp), "--out", str(run_dir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "160"},
+        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"}
     )
+    after = {p.pid for p in psutil.Process().children(recursive=True)}
+    return GuardedRun(run_dir, proc, before, after)
+
+
+def test_fedrai_run_end_to_end(tiny_model_dir, guarded_run: GuardedRun):
+    run_dir, proc = guarded_run.run_dir, guarded_run.proc
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "round 2/2" in proc.stdout
 
@@ -129,35 +168,13 @@ def test_fedrai_run_end_to_end(tiny_model_dir, tmp_path):
         assert "SECRET-CLIENT-TEXT" not in f.read_text(errors="replace"), f
 
     # Every process the run started is gone.
-    after = {p.pid for p in psutil.Process().children(recursive=True)}
-    assert after <= before
+    assert guarded_run.after <= guarded_run.before
 
 
-def test_guarded_recipe_end_to_end(tiny_model_dir, tmp_path):
-    """Issue 13's recipe through Flower: red-team pool, contrast rows (clients and server anchor),
-    safe-alarming eval every round and at the end, the gate, and the closing before/after lines."""
-    exp = _experiment(tmp_path, tiny_model_dir)
-    run_dir = tmp_path / "run"
-    overrides = [
-        'cai.placement="server"',
-        'cai.server_prompts_source="embedded:redteam-pool"',
-        "cai.server_prompts_per_round=2",
-        "cai.server_steps=1",
-        "cai.max_tries=1",
-        "cai.max_new_tokens=4",
-        "cai.server_assume_harmful=true",
-        "cai.server_benign_per_round=1",
-        "cai.server_contrast_per_round=2",
-        "data.contrast_fraction=0.2",
-        "eval.alarming_per_round=2",
-        "eval.alarming_final=3",
-    ]
-    cmd = [sys.executable, "-m", "fedrai", "run", str(exp), "--out", str(run_dir)]
-    for o in overrides:
-        cmd += ["--set", o]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"}
-    )
+def test_guarded_recipe_end_to_end(guarded_run: GuardedRun):
+    """What the recipe adds: safe-alarming rows every round and at the end, the gate's counts,
+    the server anchor's benign + contrast rows, and the closing before/after lines."""
+    run_dir, proc = guarded_run.run_dir, guarded_run.proc
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert all(r["alarming.n"] == 2 for r in rows) and rows[-1]["final.alarming.n"] == 3
