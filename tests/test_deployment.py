@@ -1,8 +1,10 @@
 """Deployment on loopback: a real SuperLink with TLS and SuperNode authentication, real SuperNodes.
 
-One run with three sites (two with data, one whose data path is missing) checks the metrics,
-the adapter, that each site's audit stays on the site and matches the counts the server got, and
-that no process is left. A second shows the SuperLink refusing a site whose key is not registered.
+One cold run (one round) with three sites (two with data, one whose data path is missing) checks
+the metrics, the adapter, that each site's audit stays on the site and matches the counts the
+server got, and that no process is left. A warm run (two rounds, two sites) checks that each site
+loads the model once and screens its data once for the whole run. A third shows the SuperLink
+refusing a site whose key is not registered.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ HARMFUL = [
 ]
 
 
-def _config(tmp: Path, model_dir: Path, num_sites: int) -> ExperimentConfig:
+def _config(tmp: Path, model_dir: Path, num_sites: int, num_rounds: int = 2) -> ExperimentConfig:
     heldout = write_jsonl(
         tmp / "server_heldout.jsonl",
         [{"prompt": f"Name a fruit number {i}.", "response": f"Apple {i}."} for i in range(8)],
@@ -50,7 +52,7 @@ def _config(tmp: Path, model_dir: Path, num_sites: int) -> ExperimentConfig:
             "model": {"name_or_path": str(model_dir), "max_seq_length": 64},
             "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
             "data": {"source": str(heldout), "heldout_rows": 4},
-            "federation": {"num_clients": num_sites, "num_rounds": 2, "round_timeout_s": 300},
+            "federation": {"num_clients": num_sites, "num_rounds": num_rounds, "round_timeout_s": 300},
             "strategy": {"min_train_clients": num_sites, "min_available_clients": num_sites},
             "train": {"local_steps": 2, "batch_size": 2, "learning_rate": 0.01},
             "eval": {"enabled": False},
@@ -86,7 +88,9 @@ def _alive(pid: int, started_before: float) -> bool:
 
 @pytest.mark.slow
 def test_loopback_deployment_tls_auth_filter_and_a_failing_site(tiny_model_dir, tmp_path):
-    cfg = _config(tmp_path, tiny_model_dir, num_sites=3)
+    # One round: every cold message is a fresh ClientApp process (imports and model load); the
+    # second round's "screened once for the run" is checked on the warm run below.
+    cfg = _config(tmp_path, tiny_model_dir, num_sites=3, num_rounds=1)
     run_dir = tmp_path / "run"
     sites = _sites(tmp_path, ("site-a", "site-b"))
     sites.append(
@@ -102,15 +106,15 @@ def test_loopback_deployment_tls_auth_filter_and_a_failing_site(tiny_model_dir, 
     assert result.run.status.endswith(":completed")
     assert len(result.node_ids) == 3 and all(n > 0 for n in result.node_ids.values())
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["round"] for r in rows] == [0, 1, 2]
+    assert [r["round"] for r in rows] == [0, 1]
     for r in rows[1:]:
         # site-c fails every round (its data path is missing); the run goes on with the other two.
         assert r["clients"] == 2 and r["failures"] == 1, r
         assert r["train_loss"] > 0 and r["bytes_up"] > 0
         assert r["data.rows"] == 24  # 12 rows at each of the two sites that trained
 
-    # Each site screened its data once for the run (a fresh ClientApp per message, cached on disk):
-    # the audit on the site matches the counts the server got, every round.
+    # Each site screened its data (in its ClientApp, the audit on disk in its state dir): the audit
+    # on the site matches the counts the server got.
     audits = [
         [
             json.loads(line)
@@ -138,7 +142,7 @@ def test_loopback_deployment_tls_auth_filter_and_a_failing_site(tiny_model_dir, 
     from transformers import AutoModelForCausalLM
 
     model = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(run_dir / "adapters" / "round-2")
+        AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)), str(run_dir / "adapters" / "round-1")
     )
     assert sum(p.numel() for n, p in model.named_parameters() if "lora_" in n) > 0
 
@@ -165,6 +169,14 @@ def test_warm_superexec_runs_the_clientapps_from_a_preloaded_process(tiny_model_
     # A cold SuperNode adds one per message (3 here).
     loads = sum("Loading weights" in line for line in log.split("\n"))
     assert loads == 2
+    # Screened once for the run (a fresh ClientApp per message; the guarded rows cached on disk):
+    # one audit record a row after two rounds, and the server got the same counts every round.
+    audits = [
+        (tmp_path / "state" / s / "safety_audit.jsonl").read_text().splitlines() for s in ("site-a", "site-b")
+    ]
+    assert sum(len(a) for a in audits) == 24
+    dropped = sum(json.loads(line)["action"] == "drop" for a in audits for line in a)
+    assert dropped > 0 and all(r["safety.dropped"] == dropped for r in rows[1:])
     assert [pid for pid in result.pids if _alive(pid, ended)] == []
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
 
