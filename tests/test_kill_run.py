@@ -144,7 +144,7 @@ def test_a_killed_simulation_fails_the_run_within_seconds(tiny_model_dir: Path, 
 
 def test_two_runs_into_one_run_dir(tiny_model_dir: Path, tmp_path: Path) -> None:
     """The probe's case: a second `fedrai run` 2 s after the first. It is refused; the first is intact."""
-    exp = tiny_experiment(tmp_path, tiny_model_dir, rounds=2)
+    exp = tiny_experiment(tmp_path, tiny_model_dir, rounds=1)  # one round: the lock holds to the end
     run_dir = tmp_path / "run"
     first = FedraiRun(exp, run_dir)
     try:
@@ -160,8 +160,8 @@ def test_two_runs_into_one_run_dir(tiny_model_dir: Path, tmp_path: Path) -> None
         assert second.returncode == 2 and f"pid {first.proc.pid}" in out and len(out.splitlines()) == 1, out
         assert first.proc.wait(timeout=600) == 0, "".join(first.lines)[-3000:]
         rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        assert [r["round"] for r in rows] == [0, 1, 2]
-        assert json.loads((run_dir / "summary.json").read_text())["rounds"] == 2
+        assert [r["round"] for r in rows] == [0, 1]
+        assert json.loads((run_dir / "summary.json").read_text())["rounds"] == 1
     finally:
         if first.proc.poll() is None:
             first.proc.kill()
