@@ -242,6 +242,8 @@ def shared_context_logprobs(
                 use_cache=True,
                 logits_to_keep=1,
             )
+            if cache.get_seq_length() != ctx_ids.shape[1]:  # e.g. a model that ignored use_cache
+                raise RuntimeError("shared_context_logprobs: the model did not fill the KV cache")
             cache.batch_repeat_interleave(k)
             conts = [answers[i][j] for i in batch for j in range(k)]
             width = max(len(a) for a in conts)
