@@ -2,7 +2,7 @@
 
 Reads the ``clients.<id>.*`` figures the guard writes into each metrics row (``strategies.guard``):
 the refusal-margin change of each screened update, whether screening flagged it, whether the
-update was rejected (by validation or screening), and its norm ratio. Clients are partition ids
+update was rejected (by validation or screening), its norm ratio and how the aggregate followed it. Clients are partition ids
 in simulation and node ids in deployment; no client text is involved.
 """
 
@@ -36,6 +36,10 @@ def _cell(fig: dict[str, float] | None) -> str:
         parts.append(f"{fig['screen.margin_change']:+.3f}")
     elif "norm_ratio" in fig:
         parts.append(f"n={fig['norm_ratio']:.2g}")
+    if "agg_cosine" in fig and "screen.margin_change" not in fig:
+        parts.append(f"c={fig['agg_cosine']:+.2f}")
+    if fig.get("agg_distance", 1.0) < 1e-6:
+        parts.append("◆")
     if fig.get("rejected"):
         parts.append("✗")
     elif fig.get("screen.flagged"):
@@ -119,7 +123,9 @@ def screening_section(runs: Sequence[Any], out: Path) -> list[str]:
                 "",
                 "Per client (partition or node id) and round: the change of the refusal-over-compliance "
                 "margin of its update on the server's red-team probes (nats/token; negative = less safe), "
-                "else its update norm ratio `n=`; ✗ rejected (validation or screening), ⚑ flagged but kept.",
+                "else its update norm ratio `n=` and the cosine `c=` of its update with the aggregate's "
+                "(`strategies.attribution`); ◆ the aggregate is this update (Krum's pick); "
+                "✗ rejected (validation or screening), ⚑ flagged but kept.",
                 "",
             ]
         lines += [f"### {run.name}", ""] + table + [""]
