@@ -88,7 +88,7 @@ def plot_screening_heatmap(rows: Sequence[dict[str, Any]], path: Path, title: st
             if value is not None:
                 grid[i, j] = value
     bound = float(np.nanmax(np.abs(grid))) or 1.0
-    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * len(rounds), 1.0 + 0.4 * len(clients)))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 0.5 * len(rounds)), 1.6 + 0.4 * len(clients)))
     im = ax.imshow(grid, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
     for i, c in enumerate(clients):
         for j, r in enumerate(rounds):
@@ -101,7 +101,9 @@ def plot_screening_heatmap(rows: Sequence[dict[str, Any]], path: Path, title: st
     ax.set_yticks(range(len(clients)), [str(c) for c in clients])
     ax.set_xlabel("round")
     ax.set_ylabel("client")
-    ax.set_title(title or "refusal margin change per update (nats/token)")
+    ax.set_title(
+        (title + "\n" if title else "") + "refusal margin change per update (nats/token)", fontsize=8
+    )
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
