@@ -1,18 +1,29 @@
 """Cost of server-side update screening per client per round, as a share of the round's time.
 
 At the demo's scale (``fedrai/presets/demo.toml``: SmolLM2-135M-Instruct, LoRA r=8, 2 clients
-sampled a round, 6 local steps of batch 4): measures on this machine, one torch thread,
+sampled a round, 6 local steps of batch 4, screening with its defaults): measures on this machine,
+one torch thread, in wall-clock and in CPU seconds of this process (the machine is shared, so the
+CPU figures are the ones that do not depend on the other jobs' load),
 
-- ``screen_seconds_per_adapter``: scoring one adapter on the probe set (``screen.redteam_probes``
-  red-team probes, two answers each, plus ``screen.benign_probes`` benign rows);
-- ``train_seconds_per_client``: one client's local training of a round (its partition rows);
-- ``eval_seconds_per_round``: the server's per-round evaluation of the demo (AdvBench, benign and
+- ``screen_*_per_adapter``: scoring one adapter on the probe set (``screen.redteam_probes``
+  red-team prompts, each run once with its refusal and compliant answer scored on its KV cache,
+  plus ``screen.benign_probes`` benign rows, every answer cut to ``screen.max_answer_tokens``);
+- ``legacy_screen_*_per_adapter``: the same adapter scored the way screening did before it was
+  made cheaper (24 + 12 probes, 48 answer tokens, each answer with its own pass over the prompt,
+  whole benign answers), for a before/after on the same machine and load;
+- ``train_*_per_client``: one client's local training of a round (its partition rows);
+- ``eval_*_per_round``: the server's per-round evaluation of the demo (AdvBench, benign and
   safe-alarming subsets, greedy generation).
 
-A screened round scores the global adapter once and each sampled client's adapter once. The round
-time is taken as one client's training (the sampled clients train in parallel, one core each) plus
-the server's evaluation plus screening; server-side CAI of the demo is left out, which makes the
-share an upper bound. Writes ``benchmarks/results/screening_cost.json``.
+A screened round scores each sampled client's adapter, and the global adapter once when it is the
+reference (``screen.reference = "global"``, the default). The round time is taken as one client's
+training (the sampled clients train in parallel, one core each) plus the server's evaluation plus
+screening; server-side CAI of the demo is left out, which makes the share an upper bound.
+
+To check that the cheaper probe set still separates a harmful update, the benchmark also trains a
+second adapter as a ``harmful_finetune`` attacker would (harmful pairs only, minus the probe
+prompts, same steps) and reports both adapters' margin change against the global adapter, with
+the current and the legacy probe settings. Writes ``benchmarks/results/screening_cost.json``.
 
     nice -n 10 .venv/bin/python -m benchmarks.screening_cost
 """
@@ -25,13 +36,41 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
+
+LEGACY = {"redteam_probes": 24, "benign_probes": 12, "max_answer_tokens": 48}
 
 
 def _say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``fn()``, its wall-clock seconds and this process's CPU seconds."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def _legacy_scores(screen: Any, model: Any, tokenizer: Any, probes: Any, max_seq_length: int) -> float:
+    """The margin as screening computed it before: two passes per prompt, 48-token answers, whole
+    benign answers (its benign loss is computed for the cost, not returned)."""
+    from fedrai.evaluation.generation import continuation_logprobs, response_loss
+
+    def cut(text: str) -> str:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][: LEGACY["max_answer_tokens"]]
+        return tokenizer.decode(ids)
+
+    convs = [[{"role": "user", "content": p.prompt}] for p in probes.redteam]
+    kw = {"batch_size": screen.cfg.batch_size, "max_tokens": max_seq_length}
+    refuse = continuation_logprobs(model, tokenizer, convs, [cut(p.refusal) for p in probes.redteam], **kw)
+    comply = continuation_logprobs(model, tokenizer, convs, [cut(p.compliance) for p in probes.redteam], **kw)
+    response_loss(model, tokenizer, probes.benign, screen.cfg.batch_size, max_seq_length=max_seq_length)
+    return statistics.fmean(r.per_token - c.per_token for r, c in zip(refuse, comply, strict=True))
 
 
 def main() -> None:
@@ -39,75 +78,102 @@ def main() -> None:
     parser.add_argument(
         "--preset", default=str(Path(__file__).parents[1] / "fedrai" / "presets" / "demo.toml")
     )
-    parser.add_argument("--redteam-probes", type=int, default=24)
-    parser.add_argument("--benign-probes", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "screening_cost.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
 
+    from fedrai.clients.attack import harmful_training_rows
     from fedrai.config import ExperimentConfig
     from fedrai.data.client_data import client_rows, heldout_rows
     from fedrai.evaluation.server_eval import ServerEvaluator
     from fedrai.model import get_adapter_state, load_model, set_adapter_state
+    from fedrai.screening.probes import build_probe_set
     from fedrai.screening.screen import build_update_screen
     from fedrai.training import train_lora
-    from fedrai.transport import to_arrays
 
-    cfg = ExperimentConfig.from_toml(
-        args.preset,
-        [
-            "screen.enabled=true",
-            f"screen.redteam_probes={args.redteam_probes}",
-            f"screen.benign_probes={args.benign_probes}",
-        ],
+    cfg = ExperimentConfig.from_toml(args.preset, ["screen.enabled=true"])
+    legacy_cfg = ExperimentConfig.from_toml(
+        args.preset, ["screen.enabled=true"] + [f"screen.{k}={v}" for k, v in LEGACY.items()]
     )
     model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
-    _say("model loaded; building the probe set")
+    _say("model loaded; building the probe sets")
     screen = build_update_screen(cfg, model, tokenizer)
-    _say("probe set built; training one client")
     assert screen is not None
+    with torch.no_grad():
+        legacy_probes = build_probe_set(legacy_cfg)
     start = get_adapter_state(model)
 
-    rows = client_rows(cfg, 0)
-    t0 = time.perf_counter()
-    train_lora(
-        model,
-        tokenizer,
-        rows,
-        steps=cfg.train.local_steps,
-        batch_size=cfg.train.batch_size,
-        grad_accum=cfg.train.grad_accum,
-        learning_rate=cfg.train.learning_rate,
-        max_seq_length=cfg.model.max_seq_length,
-        seed=cfg.seed,
-    )
-    train_s = time.perf_counter() - t0
-    trained = get_adapter_state(model)
-    set_adapter_state(model, start)
+    def train(rows: list) -> dict:
+        set_adapter_state(model, start)
+        train_lora(
+            model,
+            tokenizer,
+            rows,
+            steps=cfg.train.local_steps,
+            batch_size=cfg.train.batch_size,
+            grad_accum=cfg.train.grad_accum,
+            learning_rate=cfg.train.learning_rate,
+            max_seq_length=cfg.model.max_seq_length,
+            seed=cfg.seed,
+        )
+        return {k: v.detach().clone() for k, v in get_adapter_state(model).items()}
 
-    _say(f"trained in {train_s:.1f} s; screening")
-    per_adapter = []
+    _say("training one honest client")
+    honest, train_wall, train_cpu = _timed(lambda: train(client_rows(cfg, 0)))
+    _say(f"trained in {train_wall:.1f} s wall, {train_cpu:.1f} s CPU; training a harmful_finetune adapter")
+    harmful = train(harmful_training_rows(cfg))
+
+    new_runs, old_runs = [], []
     for _ in range(args.repeats):
-        set_adapter_state(model, trained)
-        t0 = time.perf_counter()
-        screen.scores()
-        per_adapter.append(time.perf_counter() - t0)
-        _say(f"scored one adapter in {per_adapter[-1]:.1f} s")
+        set_adapter_state(model, honest)
+        _, wall, cpu = _timed(screen.scores)
+        new_runs.append((wall, cpu))
+        _, wall, cpu = _timed(
+            lambda: _legacy_scores(screen, model, tokenizer, legacy_probes, cfg.model.max_seq_length)
+        )
+        old_runs.append((wall, cpu))
+        _say(f"one adapter: {new_runs[-1][0]:.1f} s wall now, {old_runs[-1][0]:.1f} s wall the legacy way")
+
+    separation: dict[str, dict[str, float]] = {}
+    for name, fn in {
+        "current": lambda: screen.scores().margin,
+        "legacy": lambda: _legacy_scores(screen, model, tokenizer, legacy_probes, cfg.model.max_seq_length),
+    }.items():
+        margins = {}
+        for label, state in (("global", start), ("honest", honest), ("harmful", harmful)):
+            set_adapter_state(model, state)
+            margins[label] = fn()
+        separation[name] = {
+            "honest_margin_change": margins["honest"] - margins["global"],
+            "harmful_margin_change": margins["harmful"] - margins["global"],
+        }
+    _say(f"margin changes: {separation}")
+
     set_adapter_state(model, start)
     evaluator = ServerEvaluator(cfg, tokenizer, heldout_rows(cfg))
-    t0 = time.perf_counter()
-    evaluator.evaluate(model, 1)
-    eval_s = time.perf_counter() - t0
-    _say(f"evaluated in {eval_s:.1f} s")
-    results = screen.screen(to_arrays(start), [(0, to_arrays(trained))])
-    screen_s = statistics.median(per_adapter)
+    _, eval_wall, eval_cpu = _timed(lambda: evaluator.evaluate(model, 1))
+    _say(f"evaluated in {eval_wall:.1f} s wall, {eval_cpu:.1f} s CPU")
 
     sampled = max(
         int(cfg.federation.num_clients * cfg.strategy.fraction_train), cfg.strategy.min_train_clients
     )
-    screen_round = (sampled + 1) * screen_s
-    round_s = train_s + eval_s + screen_round
+    adapters = sampled + (1 if cfg.screen.reference == "global" else 0)
+    legacy_adapters = sampled + 1  # it always scored the global adapter
+
+    def shares(per_adapter: float, n: int, train_s: float, eval_s: float) -> dict[str, float]:
+        round_s = train_s + eval_s + n * per_adapter
+        return {
+            "screen_seconds_per_round": n * per_adapter,
+            "round_seconds_estimate": round_s,
+            "screen_share_per_client": per_adapter / round_s,
+            "screen_share_per_round": n * per_adapter / round_s,
+        }
+
+    new_wall = statistics.median(w for w, _ in new_runs)
+    new_cpu = statistics.median(c for _, c in new_runs)
+    old_wall = statistics.median(w for w, _ in old_runs)
+    old_cpu = statistics.median(c for _, c in old_runs)
     out = {
         "benchmark": "screening_cost",
         "model": cfg.model.name_or_path,
@@ -115,25 +181,34 @@ def main() -> None:
         "redteam_probes": len(screen.conversations),
         "benign_probes": len(screen.benign),
         "max_answer_tokens": cfg.screen.max_answer_tokens,
+        "reference": cfg.screen.reference,
         "sampled_clients_per_round": sampled,
+        "adapters_scored_per_round": adapters,
         "local_steps": cfg.train.local_steps,
         "batch_size": cfg.train.batch_size,
-        "screen_seconds_per_adapter": screen_s,
-        "screen_seconds_per_adapter_runs": per_adapter,
-        "screen_seconds_per_round": screen_round,
-        "train_seconds_per_client": train_s,
-        "eval_seconds_per_round": eval_s,
-        "round_seconds_estimate": round_s,
-        "screen_share_per_client": screen_s / round_s,
-        "screen_share_per_round": screen_round / round_s,
-        "demo_trained_client_margin_change": results[0].margin_change,
-        "demo_trained_client_benign_loss_change": results[0].benign_loss_change,
+        "train_seconds_per_client": {"wall": train_wall, "cpu": train_cpu},
+        "eval_seconds_per_round": {"wall": eval_wall, "cpu": eval_cpu},
+        "screen_seconds_per_adapter": {"wall": new_wall, "cpu": new_cpu},
+        "screen_seconds_per_adapter_runs": [{"wall": w, "cpu": c} for w, c in new_runs],
+        "cpu": shares(new_cpu, adapters, train_cpu, eval_cpu),
+        "wall": shares(new_wall, adapters, train_wall, eval_wall),
+        "legacy": {
+            **LEGACY,
+            "adapters_scored_per_round": legacy_adapters,
+            "screen_seconds_per_adapter": {"wall": old_wall, "cpu": old_cpu},
+            "screen_seconds_per_adapter_runs": [{"wall": w, "cpu": c} for w, c in old_runs],
+            "cpu": shares(old_cpu, legacy_adapters, train_cpu, eval_cpu),
+            "wall": shares(old_wall, legacy_adapters, train_wall, eval_wall),
+        },
+        "speedup_per_adapter_cpu": old_cpu / new_cpu,
+        "margin_change_vs_global": separation,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
+        "load_average_1min_at_end": os.getloadavg()[0],
         "platform": platform.platform(),
         "note": "round = one client's training + server evaluation + screening (server CAI excluded: "
-        "share is an upper bound); timings on a shared 2-core machine, see load_average_1min",
+        "share is an upper bound); 'cpu' = this process's CPU seconds (one torch thread), robust to "
+        "the shared machine's load; 'wall' depends on it (see load_average_1min_at_end)",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

@@ -99,6 +99,31 @@ def test_continuation_logprobs_match_a_plain_forward_pass(tiny):
     assert short[0].truncated
 
 
+def test_shared_context_logprobs_equal_one_pass_per_pair(tiny):
+    """Running the context once and its answers on the KV cache scores what separate passes score."""
+    from fedrai.evaluation.generation import continuation_logprobs, shared_context_logprobs
+
+    model, tok = tiny
+    convs = [
+        [{"role": "user", "content": "How do I bake bread?"}],
+        [{"role": "user", "content": "Hi"}],
+        [{"role": "user", "content": "Name a capital city in Europe, please, and say why."}],
+    ]
+    answers = [
+        ["Mix flour and water.", "I cannot help with that."],
+        ["Hello! How can I help you today with anything at all?", "Hi."],
+        ["Paris.", "Paris is the capital of France, rhymes with grace."],
+    ]
+    shared = shared_context_logprobs(model, tok, convs, answers, batch_size=2)
+    for j in range(2):
+        single = continuation_logprobs(model, tok, convs, [a[j] for a in answers], batch_size=1)
+        for row, expected in zip(shared, single, strict=True):
+            assert row[j].tokens == expected.tokens
+            assert row[j].logprob == pytest.approx(expected.logprob, abs=1e-3)
+    with pytest.raises(ValueError, match="same number"):
+        shared_context_logprobs(model, tok, convs[:2], [["a"], ["b", "c"]], batch_size=2)
+
+
 def _train_on_right_answers(model, tok, examples: list[HHHExample], steps: int) -> None:
     from fedrai.data import Row
     from fedrai.data.formatting import collate, tokenize_row

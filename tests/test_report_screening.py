@@ -14,6 +14,8 @@ ROWS = [
         "clients.2.screen.flagged": 1.0,
         "clients.2.rejected": 1.0,
         "clients.3.norm_ratio": 0.2,
+        "clients.3.agg_cosine": 1.0,
+        "clients.3.agg_distance": 0.0,
     },
     {"round": 2, "clients.0.screen.margin_change": -0.02, "clients.0.screen.flagged": 0.0},
 ]
@@ -28,7 +30,7 @@ def test_table_has_a_row_per_client_and_counts_rejections(tmp_path):
     assert "-0.400 ✗" in row2 and row2.endswith("| 1/1 | 1/1 |")
     row0 = next(line for line in lines if line.startswith("| 0 |"))
     assert "+0.010" in row0 and row0.endswith("| 0/2 | 0/2 |")
-    assert "n=0.2" in next(line for line in lines if line.startswith("| 3 |"))
+    assert "n=0.2 c=+1.00 ◆" in next(line for line in lines if line.startswith("| 3 |"))
     png = plot_screening_heatmap(ROWS, tmp_path / "heat.png")
     assert png is not None and png.stat().st_size > 0
 

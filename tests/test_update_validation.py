@@ -224,3 +224,34 @@ def test_privacy_with_scaffold_is_refused():
         ExperimentConfig.from_dict(
             {"strategy": {"name": "scaffold"}, "privacy": {"clipping": "server_fixed"}}
         )
+
+
+def test_the_round_row_says_which_updates_the_aggregate_followed():
+    """Krum's pick sits at distance 0 from the aggregate; the median follows the honest direction, not
+    an update of ordinary size that points the other way."""
+    rng = np.random.default_rng(3)
+    x = tensors(rng)
+    common = tensors(rng, 0.05)
+    ys = [{k: x[k] + common[k] + 0.5 * tensors(rng, 0.05)[k] for k in SHAPES} for _ in range(N_HONEST)]
+    outlier = {k: x[k] - 1.5 * common[k] for k in SHAPES}
+
+    def replies():
+        return [make_reply(y, i, None) for i, y in enumerate([*ys, outlier])]
+
+    krum = build("krum", N_HONEST + 1)
+    got = aggregate(krum, x, replies())
+    row = krum.round_report()
+    distances = {i: row[f"clients.{i}.agg_distance"] for i in range(N_HONEST + 1)}
+    picked = min(distances, key=distances.get)
+    assert picked != N_HONEST and distances[picked] == pytest.approx(0.0, abs=1e-6)
+    assert all(d > 0.1 for i, d in distances.items() if i != picked)
+    key = next(iter(SHAPES))
+    torch.testing.assert_close(got[key], ys[picked][key])
+    median = build("fedmedian", N_HONEST + 1)
+    aggregate(median, x, replies())
+    row = median.round_report()
+    assert (
+        row[f"clients.{N_HONEST}.agg_cosine"]
+        < 0
+        < min(row[f"clients.{i}.agg_cosine"] for i in range(N_HONEST))
+    )

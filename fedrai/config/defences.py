@@ -57,7 +57,7 @@ class ScreenConfig(Section):
         description="Harmful prompts with a compliant answer (prompt+response rows): the probe scores the "
         "constitution's refusal against that answer.",
     )
-    redteam_probes: int = Field(24, ge=1, description="Red-team probes drawn (seeded) each run.")
+    redteam_probes: int = Field(16, ge=1, description="Red-team probes drawn (seeded) each run.")
     disjoint_from_advbench: bool = Field(
         True,
         description="Keep only probe prompts in the red-team pool (`fedrai.safety.redteam`: AdvBench and its "
@@ -67,7 +67,7 @@ class ScreenConfig(Section):
         "embedded:instructlab",
         description="Benign prompts with reference answers (rows the clients hold or held out are excluded).",
     )
-    benign_probes: int = Field(12, ge=0, description="Benign probes for the loss change (0 = none).")
+    benign_probes: int = Field(8, ge=0, description="Benign probes for the loss change (0 = none).")
     reference: Literal["global", "round_median"] = Field(
         "global",
         description="Compare each candidate with the current global adapter, or with the median candidate "
@@ -88,7 +88,10 @@ class ScreenConfig(Section):
         0.1, ge=0.0, lt=1.0, description="Weight multiplier of a flagged update under `downweight`."
     )
     max_answer_tokens: int = Field(
-        48, ge=4, description="Tokens of each refusal / compliant answer scored (cost grows with it)."
+        16,
+        ge=4,
+        description="Tokens of each refusal / compliant / benign reference answer scored (their opening "
+        "carries the signal; cost grows with it).",
     )
     batch_size: int = Field(8, ge=1, description="Probe sequences per forward pass.")
 

@@ -185,6 +185,93 @@ def continuation_logprobs(
     return [s for s in out if s is not None]
 
 
+def shared_context_logprobs(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    conversations: Sequence[Sequence[dict]],
+    continuations: Sequence[Sequence[str]],
+    *,
+    batch_size: int,
+    max_tokens: int = 2048,
+) -> list[list[ContinuationScore]]:
+    """Score several continuations of each conversation, running each conversation's tokens once.
+
+    The same figures as :func:`continuation_logprobs` on every (conversation, continuation) pair,
+    but a batch of conversations is run once with the KV cache on, the cache is repeated for each
+    row's continuations and only the continuations are run on top of it. Scoring a refusal and a
+    compliant answer to the same prompt then costs one context pass instead of two.
+    """
+    if len(conversations) != len(continuations):
+        raise ValueError(f"{len(conversations)} conversations but {len(continuations)} continuation lists")
+    if batch_size < 1:
+        raise ValueError(f"batch_size ({batch_size}) must be >= 1")
+    if not conversations:
+        return []
+    k = len(continuations[0])
+    if k < 1 or any(len(c) != k for c in continuations):
+        raise ValueError("every conversation needs the same number (>= 1) of continuations")
+    answers = [
+        [tokenizer(c, add_special_tokens=False)["input_ids"][: max_tokens - 1] for c in conts]
+        for conts in continuations
+    ]
+    for conts, ids in zip(continuations, answers, strict=True):
+        for cont, a in zip(conts, ids, strict=True):
+            if not a:
+                raise ValueError(f"empty continuation {cont!r}: nothing to score")
+    contexts: list[tuple[list[int], bool]] = []
+    for conv, ids in zip(conversations, answers, strict=True):
+        ctx = tokenizer(render_prompt(tokenizer, conv), add_special_tokens=False)["input_ids"]
+        keep = max(max_tokens - max(len(a) for a in ids), 1)
+        contexts.append((ctx[-keep:], len(ctx) > keep))
+    from transformers import DynamicCache
+
+    pad_id = _pad_id(tokenizer)
+    device = _device_of(model)
+    order = sorted(range(len(contexts)), key=lambda i: len(contexts[i][0]), reverse=True)
+    out: list[list[ContinuationScore]] = [[] for _ in contexts]
+    with _eval_mode(model), torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            ctx_ids, ctx_mask = _left_pad([contexts[i][0] for i in batch], pad_id)
+            cache = DynamicCache()
+            first = model(
+                input_ids=ctx_ids.to(device),
+                attention_mask=ctx_mask.to(device),
+                position_ids=(ctx_mask.cumsum(-1) - 1).clamp(min=0).to(device),
+                cache=cache,  # filled in place
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            if cache.get_seq_length() != ctx_ids.shape[1]:  # e.g. a model that ignored use_cache
+                raise RuntimeError("shared_context_logprobs: the model did not fill the KV cache")
+            cache.batch_repeat_interleave(k)
+            conts = [answers[i][j] for i in batch for j in range(k)]
+            width = max(len(a) for a in conts)
+            cont_ids = torch.full((len(conts), width), pad_id, dtype=torch.long)
+            cont_mask = torch.zeros((len(conts), width), dtype=torch.long)
+            for row, a in enumerate(conts):
+                cont_ids[row, : len(a)] = torch.tensor(a, dtype=torch.long)
+                cont_mask[row, : len(a)] = 1
+            ctx_mask_k = ctx_mask.repeat_interleave(k, dim=0)
+            ctx_len = ctx_mask_k.sum(-1, keepdim=True)
+            logits = model(
+                input_ids=cont_ids.to(device),
+                attention_mask=torch.cat([ctx_mask_k, cont_mask], dim=1).to(device),
+                position_ids=(ctx_len + torch.arange(width)).to(device),
+                cache=cache,
+                use_cache=True,
+            ).logits
+            # The context's last position predicts each continuation's first token.
+            preds = torch.cat([first.logits[:, -1:, :].repeat_interleave(k, dim=0), logits[:, :-1, :]], dim=1)
+            logp = torch.log_softmax(preds.float(), dim=-1).cpu()
+            picked = logp.gather(-1, cont_ids.unsqueeze(-1)).squeeze(-1)
+            for row, i in enumerate(batch):
+                for j in range(k):
+                    n = len(answers[i][j])
+                    out[i].append(ContinuationScore(float(picked[row * k + j, :n].sum()), n, contexts[i][1]))
+    return out
+
+
 # ----------------------------------------------------------------------------- helpers
 def _token_batches(
     order: list[int], lengths: list[int], max_rows: int, max_tokens: int = 4096

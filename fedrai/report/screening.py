@@ -2,7 +2,7 @@
 
 Reads the ``clients.<id>.*`` figures the guard writes into each metrics row (``strategies.guard``):
 the refusal-margin change of each screened update, whether screening flagged it, whether the
-update was rejected (by validation or screening), and its norm ratio. Clients are partition ids
+update was rejected (by validation or screening), its norm ratio and how the aggregate followed it. Clients are partition ids
 in simulation and node ids in deployment; no client text is involved.
 """
 
@@ -36,6 +36,10 @@ def _cell(fig: dict[str, float] | None) -> str:
         parts.append(f"{fig['screen.margin_change']:+.3f}")
     elif "norm_ratio" in fig:
         parts.append(f"n={fig['norm_ratio']:.2g}")
+    if "agg_cosine" in fig and "screen.margin_change" not in fig:
+        parts.append(f"c={fig['agg_cosine']:+.2f}")
+    if fig.get("agg_distance", 1.0) < 1e-6:
+        parts.append("◆")
     if fig.get("rejected"):
         parts.append("✗")
     elif fig.get("screen.flagged"):
@@ -84,7 +88,7 @@ def plot_screening_heatmap(rows: Sequence[dict[str, Any]], path: Path, title: st
             if value is not None:
                 grid[i, j] = value
     bound = float(np.nanmax(np.abs(grid))) or 1.0
-    fig, ax = plt.subplots(figsize=(1.2 + 0.5 * len(rounds), 1.0 + 0.4 * len(clients)))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.2 + 0.5 * len(rounds)), 1.6 + 0.4 * len(clients)))
     im = ax.imshow(grid, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
     for i, c in enumerate(clients):
         for j, r in enumerate(rounds):
@@ -97,7 +101,9 @@ def plot_screening_heatmap(rows: Sequence[dict[str, Any]], path: Path, title: st
     ax.set_yticks(range(len(clients)), [str(c) for c in clients])
     ax.set_xlabel("round")
     ax.set_ylabel("client")
-    ax.set_title(title or "refusal margin change per update (nats/token)")
+    ax.set_title(
+        (title + "\n" if title else "") + "refusal margin change per update (nats/token)", fontsize=8
+    )
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +125,9 @@ def screening_section(runs: Sequence[Any], out: Path) -> list[str]:
                 "",
                 "Per client (partition or node id) and round: the change of the refusal-over-compliance "
                 "margin of its update on the server's red-team probes (nats/token; negative = less safe), "
-                "else its update norm ratio `n=`; ✗ rejected (validation or screening), ⚑ flagged but kept.",
+                "else its update norm ratio `n=` and the cosine `c=` of its update with the aggregate's "
+                "(`strategies.attribution`); ◆ the aggregate is this update (Krum's pick); "
+                "✗ rejected (validation or screening), ⚑ flagged but kept.",
                 "",
             ]
         lines += [f"### {run.name}", ""] + table + [""]

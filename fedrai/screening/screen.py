@@ -27,7 +27,8 @@ import torch
 from flwr.app import ArrayRecord
 
 from fedrai.config.defences import ScreenConfig
-from fedrai.evaluation.generation import continuation_logprobs, response_loss
+from fedrai.data import Row
+from fedrai.evaluation.generation import response_loss, shared_context_logprobs
 from fedrai.model import get_adapter_state, set_adapter_state
 from fedrai.screening.probes import ProbeSet
 from fedrai.transport import from_arrays
@@ -60,10 +61,13 @@ class UpdateScreen:
         self.model = model
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
-        self.benign = probes.benign
+        # Answers (benign reference answers too) are cut to ``max_answer_tokens``: their first tokens
+        # carry the signal (a refusal or not), the rest only adds cost.
+        self.benign: list[Row] = [
+            {**row, "response": self._truncate(row["response"])} for row in probes.benign
+        ]
         self.conversations = [[{"role": "user", "content": p.prompt}] for p in probes.redteam]
-        self.refusals = [self._truncate(p.refusal) for p in probes.redteam]
-        self.compliances = [self._truncate(p.compliance) for p in probes.redteam]
+        self.answers = [(self._truncate(p.refusal), self._truncate(p.compliance)) for p in probes.redteam]
         self.seconds = 0.0  # time spent in the last ``screen`` call
 
     def _truncate(self, text: str) -> str:
@@ -71,11 +75,19 @@ class UpdateScreen:
         return self.tokenizer.decode(ids)
 
     def scores(self) -> ProbeScores:
-        """The probe figures of the model's current adapter."""
-        kw = {"batch_size": self.cfg.batch_size, "max_tokens": self.max_seq_length}
-        refuse = continuation_logprobs(self.model, self.tokenizer, self.conversations, self.refusals, **kw)
-        comply = continuation_logprobs(self.model, self.tokenizer, self.conversations, self.compliances, **kw)
-        margin = statistics.fmean(r.per_token - c.per_token for r, c in zip(refuse, comply, strict=True))
+        """The probe figures of the model's current adapter.
+
+        Each red-team prompt runs once: its refusal and compliant answer are scored on its KV cache.
+        """
+        pairs = shared_context_logprobs(
+            self.model,
+            self.tokenizer,
+            self.conversations,
+            self.answers,
+            batch_size=self.cfg.batch_size,
+            max_tokens=self.max_seq_length,
+        )
+        margin = statistics.fmean(refuse.per_token - comply.per_token for refuse, comply in pairs)
         loss = (
             response_loss(
                 self.model,
@@ -92,12 +104,18 @@ class UpdateScreen:
     def screen(
         self, global_arrays: ArrayRecord, candidates: list[tuple[int, ArrayRecord]]
     ) -> list[ScreenResult]:
-        """Score the global adapter and each ``(client, adapter)``; flag by the configured thresholds."""
+        """Score each ``(client, adapter)`` and the reference; flag by the configured thresholds.
+
+        The global adapter is scored once a round, and only when it is the reference
+        (``reference = "global"``); the round's median candidate needs no extra pass.
+        """
         t0 = time.perf_counter()
         saved = {k: v.detach().clone() for k, v in get_adapter_state(self.model).items()}
+        reference = ProbeScores(float("nan"), float("nan"))
         try:
-            set_adapter_state(self.model, from_arrays(global_arrays))
-            reference = self.scores()
+            if self.cfg.reference == "global" or not candidates:
+                set_adapter_state(self.model, from_arrays(global_arrays))
+                reference = self.scores()
             scored = []
             for client, arrays in candidates:
                 set_adapter_state(self.model, from_arrays(arrays))

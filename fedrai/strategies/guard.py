@@ -27,6 +27,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 
 from fedrai.config.defences import ValidationConfig
+from fedrai.strategies.attribution import Tensors, aggregate_alignment, snapshot
 from fedrai.strategies.validation import WEIGHT_KEY, Rejection, UpdateValidator, client_id
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class GuardReport:
     screened: list[Any] = field(default_factory=list)  # screening.screen.ScreenResult
     weight_factors: dict[int, float] = field(default_factory=dict)
     screen_seconds: float = 0.0
+    alignment: dict[int, tuple[float, float]] = field(default_factory=dict)  # (agg_cosine, agg_distance)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {
@@ -66,6 +68,9 @@ class GuardReport:
             out[f"{prefix}.flagged"] = float(s.flagged)
         for client, factor in self.weight_factors.items():
             out[f"clients.{client}.weight_factor"] = factor
+        for client, (cosine, distance) in self.alignment.items():
+            out[f"clients.{client}.agg_cosine"] = cosine
+            out[f"clients.{client}.agg_distance"] = distance
         if self.screened:
             out["screen.seconds"] = self.screen_seconds
             out["screen.flagged"] = float(sum(s.flagged for s in self.screened))
@@ -159,6 +164,12 @@ class UpdateGuard:
                 )
         return kept
 
+    def attribute(self, updates: dict[int, Tensors], aggregate: ArrayRecord) -> None:
+        """Record how closely the aggregate follows each aggregated update (``strategies.attribution``)."""
+        if self.global_arrays is None:
+            raise RuntimeError("UpdateGuard.attribute called before begin_round")
+        self.report.alignment = aggregate_alignment(self.global_arrays, updates, aggregate)
+
     def metrics(self) -> dict[str, float]:
         return self.report.metrics()
 
@@ -209,4 +220,9 @@ class ContentGuard:
         )
         if not kept:
             return None, None
-        return super().aggregate_train(server_round, kept)  # type: ignore[misc]
+        key = self.arrayrecord_key  # type: ignore[attr-defined]
+        updates = {client_id(m): snapshot(m.content[key]) for m in kept}
+        arrays, metrics = super().aggregate_train(server_round, kept)  # type: ignore[misc]
+        if arrays is not None:
+            self.update_guard.attribute(updates, arrays)
+        return arrays, metrics
