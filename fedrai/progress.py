@@ -83,16 +83,35 @@ def format_round_line(row: dict[str, Any], num_rounds: int) -> str:
     return "  ".join(parts)
 
 
-def rounds_table(rows: list[dict[str, Any]], title: str = "rounds") -> Any:
-    """A rich Table of the metrics rows, showing only columns that have values."""
+def rounds_table(rows: list[dict[str, Any]], title: str = "rounds", width: int | None = None) -> Any:
+    """A rich Table of the metrics rows, showing only columns that have values.
+
+    ``width``: the terminal's. A table of all rounds wider than that, whose rounds fit side by side,
+    comes transposed (one line per figure, one column per round): a few rounds read whole in 80
+    columns, where the wide table would cut every header and cell to "tra…".
+    """
     from rich.table import Table
 
     present = _columns(rows)
+    cells = [[_cell(r, key, kind) for key, _, kind in present] for r in rows]
+    natural = (
+        sum(max(len(name), *(len(c[i]) for c in cells)) + 3 for i, (_, name, _) in enumerate(present)) + 1
+    )
+    label = max(len(name) for _, name, _ in present)
+    transposed = label + 3 + sum(max(len(c[i]) for i in range(len(present))) + 3 for c in cells) + 1
+    if width is not None and natural > width >= transposed:
+        table = Table(title=title)
+        table.add_column("round", justify="left")
+        for r in rows:
+            table.add_column(_cell(r, "round", "int"), justify="right")
+        for i, (_, name, _) in enumerate(present[1:], start=1):
+            table.add_row(name, *(c[i] for c in cells))
+        return table
     table = Table(title=title)
     for _, name, _ in present:
         table.add_column(name, justify="right")
-    for r in rows:
-        table.add_row(*(_cell(r, key, kind) for key, _, kind in present))
+    for c in cells:
+        table.add_row(*c)
     return table
 
 

@@ -138,3 +138,49 @@ def test_progress_lines_are_found_behind_ray_prefixes() -> None:
     assert parse("(ClientAppActor pid=6912) " + PREFIX + json.dumps(event)) == event
     assert parse("[fedrai] round 1/3  train loss=1.0") is None
     assert parse(PREFIX + "{not json") is None
+
+
+def test_a_few_rounds_in_a_narrow_terminal_come_transposed() -> None:
+    """In 80 columns the wide table would cut every header to "tra…": a few rounds come one column each."""
+    from rich.console import Console
+
+    from fedrai.progress import rounds_table
+
+    rows = [
+        {"round": 0, "advbench.refusal_rate": 0.0625, "benign.refusal_rate": 0.0, "heldout.loss": 1.776},
+        *(
+            {
+                "round": r,
+                "train_loss": 2.2,
+                "clients": 2,
+                "failures": 0,
+                "safety.flagged": 60,
+                "cai_server.fallback_refusals": 8,
+                "advbench.refusal_rate": 0.125,
+                "benign.refusal_rate": 0.0,
+                "alarming.refusal_rate": 0.0625,
+                "heldout.loss": 1.73,
+                "gate.rejected": 1.0,
+                "gate.kept": "aggregate",
+                "bytes_up": 3.78e6,
+                "seconds": 130.2,
+            }
+            for r in (1, 2)
+        ),
+    ]
+
+    def render(table_rows, width):
+        console = Console(width=width, force_terminal=False, color_system=None, record=True)
+        console.print(rounds_table(table_rows, title="demo", width=width))
+        return console.export_text()
+
+    narrow = render(rows, 80)
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    assert "safe-alarming refusal %" in narrow and "…" not in narrow
+    kept = next(line for line in narrow.splitlines() if line.startswith("│ kept"))
+    assert [c.strip() for c in kept.split("│")[1:-1]] == ["kept", "-", "aggregate", "aggregate"]
+    assert "gated" not in narrow  # `kept` says more
+    wide = render(rows, 400)  # room enough: one row per round, as ever
+    assert wide.splitlines()[2].split("┃")[1].strip() == "round"
+    many = render(rows * 6, 80)  # too many rounds side by side: the usual table, squeezed
+    assert "│ kept" not in many

@@ -158,7 +158,8 @@ def run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
             raise
     rd = RunDir(run_dir)
     rows = rd.read_metrics()
-    console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)"))
+    width = console.width if console.is_terminal else None  # a log gets the whole wide table
+    console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)", width=width))
     for line in guard_effect_lines(rows, rd.read_clients()):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"run dir: {run_dir}   (flower log: {result.log_path})")
