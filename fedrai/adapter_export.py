@@ -137,7 +137,12 @@ def model_card(cfg: ExperimentConfig, row: dict[str, Any]) -> str:
     else:
         lines.append("Not evaluated in this run (eval.enabled = false).")
     if row.get("gate.rejected"):
-        lines += ["", "The acceptance gate refused this round's candidate: this is the previous adapter."]
+        kept = (
+            "the clients' aggregate without the server's CAI step"
+            if row.get("gate.kept") == "aggregate"
+            else "the previous adapter"
+        )
+        lines += ["", f"The acceptance gate refused this round's candidate: this is {kept}."]
     lines += [
         "",
         "## Licence",

@@ -5,6 +5,7 @@ Only adapter tensors and counts leave the client; texts, scores and the audit st
 
 from __future__ import annotations
 
+import time
 import zlib
 
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
@@ -13,6 +14,8 @@ from flwr.clientapp import ClientApp
 from fedrai.clients.attack import harmful_training_rows, is_malicious, poison_update
 from fedrai.clients.pipeline import cached_guard, guard_rows, load_client_rows, release_memory
 from fedrai.clients.placement import (
+    CLIENT_GUARD_SECONDS,
+    CLIENT_TRAIN_SECONDS,
     PEAK_GPU_KEY,
     PEAK_RSS_KEY,
     PLACEMENT_RECORD,
@@ -58,6 +61,7 @@ def train(msg: Message, context: Context) -> Message:
     # SuperNode starts a fresh process per message.
     data_path = str(context.node_config.get("data-path", ""))
     guard_key = (context.run_id, str(context.run_config.get("config-toml", "")), partition_id, data_path)
+    guard_started = time.perf_counter()
     if guard_key not in worker.guarded:
         state_dir = client_state_dir(context.run_config, context.node_config, partition_id)
 
@@ -67,6 +71,7 @@ def train(msg: Message, context: Context) -> Message:
 
         worker.guarded[guard_key] = cached_guard(state_dir, guard_key, guard)
     rows, counts = worker.guarded[guard_key]
+    guard_seconds = time.perf_counter() - guard_started  # ~0 once guarded: the pass runs once a run
     emit("guard", server_round, client=site_key, rows=len(rows))  # progress for `fedrai run`
     if malicious and cfg.attack.kind == "harmful_finetune":
         # Skips its filter's verdicts and trains on harmful pairs only; it reports the counts an
@@ -106,6 +111,8 @@ def train(msg: Message, context: Context) -> Message:
         "num-examples": result.examples,
         **result.as_metrics(),
         **counts,
+        CLIENT_GUARD_SECONDS: guard_seconds,
+        CLIENT_TRAIN_SECONDS: result.seconds,
         PEAK_RSS_KEY: peak_rss_mb(),
         PEAK_GPU_KEY: peak_gpu_mb(),
     }

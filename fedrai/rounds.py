@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from flwr.serverapp import Grid
 from fedrai.adapter_export import save_adapter
 from fedrai.checkpoint import Checkpoint
 from fedrai.config import ExperimentConfig
-from fedrai.evaluation.gate import BENIGN_KEY, LOSS_KEY, AcceptanceGate
+from fedrai.evaluation.gate import BENIGN_KEY, KEPT, LOSS_KEY, AcceptanceGate
 from fedrai.model import count_parameters, get_adapter_state, load_model, set_adapter_state
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
@@ -109,9 +110,13 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
             # reply validation would compare against (and which doubles the traffic down)
             arrays = to_arrays(from_arrays(aggregated), cfg.federation.wire_dtype)
         set_adapter_state(model, from_arrays(arrays))
+        timings = {"time.clients": time.perf_counter() - t0}  # sampling, Ray, guard + training, aggregation
 
+        aggregate, after_aggregate = arrays, strategy.capture_state()  # the gate's fallback
+        tuned = False
         if server_cai is not None:  # prefixed apart from the clients' own cai.* counts
             emit("server_cai", server_round)
+            t = time.perf_counter()
             row.update(
                 {
                     f"cai_server.{k.removeprefix('cai.')}": v
@@ -120,32 +125,49 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
             )
             arrays = to_arrays(get_adapter_state(model), cfg.federation.wire_dtype)
             strategy.rebase_state(arrays)  # e.g. FedAvgM measures the next step from the tuned adapter
+            tuned = aggregated is not None
+            timings["time.server_cai"] = time.perf_counter() - t
 
         last = server_round == cfg.federation.num_rounds
         if evaluator is not None:
             emit("evaluate", server_round)
+            t = time.perf_counter()
             scores = evaluator.evaluate(model, server_round)
             if gate is not None:
-                decision = gate.judge(scores)
-                row.update(decision.metrics())
-                if not decision.accepted:  # keep the previous global adapter; record what was refused
-                    log.warning("round %d gated: %s", server_round, "; ".join(decision.reasons))
-                    row.update({f"candidate.{k}": v for k, v in scores.items()})
-                    scores = dict(gate.accepted_eval)
+                fallback = tuned and cfg.gate.fallback == "aggregate"
+                evaluate_aggregate = partial(_evaluate_adapter, evaluator, model, aggregate, server_round)
+                choice = gate.choose(scores, evaluate_aggregate if fallback else None)
+                row.update(choice.metrics())
+                scores = choice.scores
+                if choice.kept != "candidate":
+                    log.warning("round %d gated, kept the %s: %s", server_round, choice.kept, choice.reasons)
+                if choice.kept == "aggregate":  # the clients' round stands; the server's step does not
+                    arrays = aggregate
+                    strategy.restore_state(after_aggregate)
+                elif choice.kept == "previous":
                     arrays = accepted
-                    set_adapter_state(model, from_arrays(arrays))
                     strategy.restore_state(before)  # no momentum, moments or c from a refused round
                     strategy.note_rejected(server_round)
+                set_adapter_state(model, from_arrays(arrays))
             accepted = arrays
             row.update(scores)
+            timings["time.eval"] = time.perf_counter() - t
             if last:  # the full set once, beside the per-round subset that keeps curves comparable
-                row.update(evaluator.evaluate(model, server_round, final=True))
+                t = time.perf_counter()
+                if evaluator.final_is_round():  # the same prompts: the figures above are the final ones
+                    row.update({f"final.{k}": v for k, v in scores.items() if k != "eval.seconds"})
+                else:
+                    row.update(evaluator.evaluate(model, server_round, final=True))
+                timings["time.final_eval"] = time.perf_counter() - t
+        t = time.perf_counter()
         if cfg.output.save_every_round or last:
             save_adapter(model, tokenizer, run.adapter(server_round), cfg, row)  # portable: hub id, card
         extra = {"gate": gate.state()} if gate is not None else {}
         run.save_checkpoint(
             Checkpoint(server_round, from_arrays(arrays), cfg.strategy.name, strategy.capture_state(), extra)
         )
+        timings["time.save"] = time.perf_counter() - t
+        row.update(timings)
         row["seconds"] = time.perf_counter() - t0
         run.append_metrics(row)
         print(format_round_line(row, cfg.federation.num_rounds), flush=True)
@@ -155,6 +177,13 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
     for tracker in trackers:
         tracker.close()
     return summary
+
+
+def _evaluate_adapter(evaluator: Any, model: Any, arrays: Any, server_round: int) -> dict[str, Any]:
+    """Load ``arrays`` into ``model`` and evaluate it on the round's sets (the gate's fallback)."""
+    emit("evaluate", server_round, adapter="aggregate")
+    set_adapter_state(model, from_arrays(arrays))
+    return dict(evaluator.evaluate(model, server_round))
 
 
 def _build_evaluator(cfg: ExperimentConfig, tokenizer: Any) -> Any:
@@ -212,6 +241,9 @@ def _summary(
         "seconds": seconds,
         "failures": sum(r.get("failures", 0) for r in trained),
         "gated_rounds": int(sum(r.get("gate.rejected", 0) for r in trained)),
+        "gate_kept": {k: sum(r.get("gate.kept") == k for r in trained) for k in KEPT}
+        if any("gate.kept" in r for r in trained)
+        else None,
         "bytes_up": bytes_up,
         "bytes_down": bytes_down,
         "adapter_parameters": trainable,

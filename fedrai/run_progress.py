@@ -79,8 +79,9 @@ class RunProgress:
             self.stage = f"aggregating {event.get('replies', 0)} replies"
         elif kind == "server_cai":
             self.stage = "server CAI"
-        elif kind == "evaluate":
-            self.stage = "evaluating"
+        elif kind == "evaluate":  # a second evaluation: the gate refused the candidate, tries the aggregate
+            adapter = event.get("adapter")
+            self.stage = f"evaluating the {adapter} (candidate refused)" if adapter else "evaluating"
 
     def round_done(self, server_round: int, now: float | None = None) -> None:
         """A round line arrived: its wall time feeds the ETA (round 0, the baseline, does not)."""

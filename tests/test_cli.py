@@ -153,6 +153,9 @@ def test_demo_ends_with_what_the_guards_did(tmp_path: Path, monkeypatch) -> None
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")], terminal_width=200)
     assert result.exit_code == 0, result.output
     tail = result.output[result.output.index("What the guards did") :]
-    assert "AdvBench refusal" in tail and "before   6.2%  after  75.0%  (+68.8 points, 16 prompts)" in tail
-    assert "benign MT-Bench refusal" in tail and "after  12.5%" in tail
-    assert "guards: filter flagged 70 client rows, the gate refused 0 round(s)" in tail
+    adv = next(line for line in tail.splitlines() if line.startswith("  AdvBench refusal"))
+    assert adv.split()[-5:] == ["6.2%", "75.0%", "+68.8", "pts", "16"]
+    benign = next(line for line in tail.splitlines() if line.startswith("  MT-Bench refusal"))
+    assert benign.split()[-5:] == ["0.0%", "12.5%", "+12.5", "pts", "8"]
+    assert "  filter      flagged 70 client rows (summed over rounds)" in tail
+    assert "  gate        kept the candidate in round 3" in tail

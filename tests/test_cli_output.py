@@ -122,6 +122,8 @@ def test_progress_events_fold_into_a_status_line() -> None:
     assert p.describe(now=20.0) == ("round 1/3 · 2 clients sampled · guard 1/2 · local steps 5/16")
     p.update({"event": "evaluate", "round": 1}, now=100.0)
     assert "evaluating" in p.describe(now=100.0)
+    p.update({"event": "evaluate", "round": 1, "adapter": "aggregate"}, now=101.0)
+    assert "evaluating the aggregate (candidate refused)" in p.describe(now=101.0)
     p.round_done(1, now=130.0)  # round 1 took 120 s: 2 rounds left
     assert p.eta(now=130.0) == pytest.approx(240.0)
     assert p.describe(now=130.0) == "round 1/3 done · ETA 4m00s"
@@ -136,3 +138,49 @@ def test_progress_lines_are_found_behind_ray_prefixes() -> None:
     assert parse("(ClientAppActor pid=6912) " + PREFIX + json.dumps(event)) == event
     assert parse("[fedrai] round 1/3  train loss=1.0") is None
     assert parse(PREFIX + "{not json") is None
+
+
+def test_a_few_rounds_in_a_narrow_terminal_come_transposed() -> None:
+    """In 80 columns the wide table would cut every header to "tra…": a few rounds come one column each."""
+    from rich.console import Console
+
+    from fedrai.progress import rounds_table
+
+    rows = [
+        {"round": 0, "advbench.refusal_rate": 0.0625, "benign.refusal_rate": 0.0, "heldout.loss": 1.776},
+        *(
+            {
+                "round": r,
+                "train_loss": 2.2,
+                "clients": 2,
+                "failures": 0,
+                "safety.flagged": 60,
+                "cai_server.fallback_refusals": 8,
+                "advbench.refusal_rate": 0.125,
+                "benign.refusal_rate": 0.0,
+                "alarming.refusal_rate": 0.0625,
+                "heldout.loss": 1.73,
+                "gate.rejected": 1.0,
+                "gate.kept": "aggregate",
+                "bytes_up": 3.78e6,
+                "seconds": 130.2,
+            }
+            for r in (1, 2)
+        ),
+    ]
+
+    def render(table_rows, width):
+        console = Console(width=width, force_terminal=False, color_system=None, record=True)
+        console.print(rounds_table(table_rows, title="demo", width=width))
+        return console.export_text()
+
+    narrow = render(rows, 80)
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    assert "safe-alarming refusal %" in narrow and "…" not in narrow
+    kept = next(line for line in narrow.splitlines() if line.startswith("│ kept"))
+    assert [c.strip() for c in kept.split("│")[1:-1]] == ["kept", "-", "aggregate", "aggregate"]
+    assert "gated" not in narrow  # `kept` says more
+    wide = render(rows, 400)  # room enough: one row per round, as ever
+    assert wide.splitlines()[2].split("┃")[1].strip() == "round"
+    many = render(rows * 6, 80)  # too many rounds side by side: the usual table, squeezed
+    assert "│ kept" not in many

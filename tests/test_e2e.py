@@ -180,4 +180,4 @@ def test_guarded_recipe_end_to_end(guarded_run: GuardedRun):
     assert all(r["alarming.n"] == 2 for r in rows) and rows[-1]["final.alarming.n"] == 3
     assert all("gate.rejected" in r for r in rows[1:])
     assert all(r["cai_server.benign_rows"] == 3 for r in rows[1:])  # 1 benign + 2 contrast rows
-    assert "What the guards did" in proc.stdout and "safe prompts, alarming words" in proc.stdout
+    assert "What the guards did" in proc.stdout and "safe-but-alarming refusal" in proc.stdout

@@ -1,4 +1,5 @@
-"""The server's acceptance gate: unit rules, and the round loop keeping the previous adapter."""
+"""The server's acceptance gate: unit rules, and the round loop keeping the candidate, the clients'
+aggregate without the server's step, or the previous adapter."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from fedrai.config import ConfigError, ExperimentConfig
-from fedrai.evaluation.gate import AcceptanceGate
+from fedrai.evaluation.gate import AcceptanceGate, GateChoice
 from fedrai.model import get_adapter_state
 from fedrai.run_dir import RunDir
 from tests.test_rounds import make_config, run
@@ -60,6 +61,9 @@ class ScriptedEvaluator:
             return {"final.benign.refusal_rate": self.script[server_round]["benign.refusal_rate"]}
         self.seen[server_round] = {k: v.clone() for k, v in get_adapter_state(model).items()}
         return dict(self.script[server_round])
+
+    def final_is_round(self) -> bool:
+        return False
 
 
 @pytest.mark.parametrize("gated", [True, False])
@@ -173,3 +177,134 @@ def test_a_refused_round_is_undone_in_the_strategy_state_too(
         mean = sum(ci[k] for ci in controls) / 3
         assert mean.abs().max() > 0
         np.testing.assert_allclose(v, mean.numpy(), rtol=1e-4, atol=1e-6)
+
+
+BASE = {"benign.refusal_rate": 0.0, "heldout.loss": 2.0, "alarming.refusal_rate": 0.0}
+OVER = {
+    "benign.refusal_rate": 0.0,
+    "heldout.loss": 2.0,
+    "alarming.refusal_rate": 0.5,
+    "advbench.refusal_rate": 0.9,
+}
+FINE = {
+    "benign.refusal_rate": 0.0,
+    "heldout.loss": 1.9,
+    "alarming.refusal_rate": 0.0,
+    "advbench.refusal_rate": 0.2,
+}
+
+
+def choose(candidate, aggregate):
+    """Run the gate's choice from round 0 = BASE; count how often the aggregate was evaluated."""
+    gate = AcceptanceGate()
+    gate.accept_baseline(BASE)
+    calls = []
+
+    def evaluate_aggregate():
+        calls.append(1)
+        return dict(aggregate)
+
+    return gate, gate.choose(candidate, evaluate_aggregate if aggregate is not None else None), len(calls)
+
+
+def test_an_accepted_candidate_needs_no_second_evaluation():
+    gate, choice, calls = choose(FINE, OVER)
+    assert choice.kept == "candidate" and choice.scores == FINE and calls == 0
+    assert choice.metrics() == {"gate.rejected": 0.0, "gate.kept": "candidate"}
+    assert gate.best_heldout_loss == 1.9 and gate.rejected_rounds == 0
+
+
+def test_a_refused_candidate_falls_back_to_the_clients_aggregate():
+    gate, choice, calls = choose(OVER, FINE)
+    assert choice.kept == "aggregate" and choice.scores == FINE and calls == 1
+    metrics = choice.metrics()
+    assert metrics["gate.rejected"] == 1.0 and metrics["gate.kept"] == "aggregate"
+    assert metrics["candidate.alarming.refusal_rate"] == 0.5 and "aggregate.heldout.loss" not in metrics
+    assert "safe-alarming refusal" in choice.reasons[0] and choice.reasons[0].startswith("candidate:")
+    # The aggregate is now the accepted reference; the round counts once as refused.
+    assert gate.accepted_eval == FINE and gate.best_heldout_loss == 1.9 and gate.rejected_rounds == 1
+
+
+def test_the_previous_adapter_is_kept_when_the_aggregate_fails_too():
+    worse = {**FINE, "heldout.loss": 2.5}
+    gate, choice, calls = choose(OVER, worse)
+    assert choice.kept == "previous" and choice.scores == BASE and calls == 1
+    metrics = choice.metrics()
+    assert metrics["aggregate.heldout.loss"] == 2.5 and metrics["candidate.advbench.refusal_rate"] == 0.9
+    assert [which for which, _, _ in choice.refused] == ["candidate", "aggregate"]
+    assert gate.rejected_rounds == 1 and gate.accepted_eval == BASE
+    # Without a server step there is no aggregate to fall back to: the previous adapter at once.
+    gate, choice, calls = choose(OVER, None)
+    assert choice == GateChoice("previous", BASE, choice.refused) and calls == 0
+
+
+class SequenceEvaluator:
+    """Scores from a list, one per call in order; remembers the adapter it was shown at each call."""
+
+    def __init__(self, script: list[dict[str, float]]) -> None:
+        self.script = list(script)
+        self.seen: list[dict[str, torch.Tensor]] = []
+
+    def evaluate(self, model, server_round: int, final: bool = False) -> dict[str, float]:
+        if final:
+            return {}
+        self.seen.append({k: v.clone() for k, v in get_adapter_state(model).items()})
+        return dict(self.script[len(self.seen) - 1])
+
+    def final_is_round(self) -> bool:
+        return False
+
+
+class ShiftingServerCAI:
+    """Server CAI stand-in: moves every adapter tensor, so the candidate differs from the aggregate."""
+
+    def run_round(self, model, server_round: int) -> dict[str, float]:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_" in name:
+                    p.add_(0.5)
+        return {"cai.rows": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("fallback", "aggregate", "kept"),
+    [
+        ("aggregate", FINE, "aggregate"),
+        ("aggregate", {**FINE, "heldout.loss": 2.5}, "previous"),
+        ("previous", None, "previous"),
+    ],
+)
+def test_round_loop_keeps_what_the_gate_chose(
+    tiny_model_dir, pairs_jsonl, tmp_path, monkeypatch, fallback, aggregate, kept
+):
+    script = [BASE, OVER] + ([aggregate] if aggregate is not None else [])
+    evaluator = SequenceEvaluator(script)
+    monkeypatch.setattr("fedrai.rounds._build_evaluator", lambda cfg, tok: evaluator)
+    monkeypatch.setattr("fedrai.rounds._build_server_cai", lambda cfg, tok, run: ShiftingServerCAI())
+    over = ["eval.enabled=true", "gate.enabled=true", f"gate.fallback={fallback}", "federation.num_rounds=1"]
+    cfg = make_config(tiny_model_dir, pairs_jsonl, tmp_path / "run", "strategy.name=fedavgm", *over)
+    run(cfg)
+    rd = RunDir(tmp_path / "run")
+    row = rd.read_metrics()[1]
+    assert len(evaluator.seen) == len(script)  # the aggregate was evaluated only with the fallback on
+    assert row["gate.kept"] == kept and row["gate.rejected"] == 1.0
+    assert row["candidate.alarming.refusal_rate"] == 0.5
+    ckpt = rd.load_checkpoint()
+    start, candidate = evaluator.seen[0], evaluator.seen[1]
+    expected = evaluator.seen[2] if kept == "aggregate" else start
+    assert all(torch.equal(ckpt.adapter[k], expected[k].to(ckpt.adapter[k].dtype)) for k in expected)
+    assert not all(torch.equal(expected[k], candidate[k]) for k in expected)  # not the server-tuned one
+    if kept == "aggregate":
+        assert row["heldout.loss"] == 1.9  # the row reports the kept adapter
+        assert not all(torch.equal(expected[k], start[k]) for k in expected)  # the clients' round stands
+        # FedAvgM's momentum is the clients' step: its next round starts from the aggregate.
+        current = ckpt.strategy.tensors["current_arrays"]
+        assert all(torch.equal(torch.as_tensor(current[k]), expected[k].to(torch.float32)) for k in expected)
+    else:
+        assert row["heldout.loss"] == 2.0 and set(ckpt.strategy.tensors) == {"current_arrays"}
+    summary = json.loads(rd.summary.read_text())
+    assert summary["gate_kept"] == {
+        "candidate": 0,
+        "aggregate": int(kept == "aggregate"),
+        "previous": int(kept == "previous"),
+    }

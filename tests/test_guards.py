@@ -199,6 +199,7 @@ def test_guard_effect_lines_show_before_and_after() -> None:
             "gate.rejected": 1,
             "candidate.advbench.refusal_rate": 0.5,
             "candidate.alarming.refusal_rate": 0.375,
+            "cai_server.rows": 3,
             "cai_server.fallback_refusals": 3,
             "cai_server.train_rows": 20,
         },
@@ -213,7 +214,9 @@ def test_guard_effect_lines_show_before_and_after() -> None:
             "heldout.loss": 1.9,
             "safety.flagged": 4,
             "gate.rejected": 0,
+            "cai_server.rows": 3,
             "cai_server.fallback_refusals": 2,
+            "cai_server.revised_by_model": 1,
             "cai_server.train_rows": 22,
             "final.advbench.refusal_rate": 0.58,
             "final.advbench.n": 48,
@@ -222,18 +225,31 @@ def test_guard_effect_lines_show_before_and_after() -> None:
         },
     ]
     lines = guard_effect_lines(rows)
-    assert lines[0].startswith("What the guards did") and "after = round 2" in lines[0]
-    adv = next(line for line in lines if "AdvBench" in line and "before" in line)
-    assert "before  10.0%" in adv and "after  62.5%" in adv and "+52.5 points, 16 prompts" in adv
-    assert any("safe prompts, alarming words" in line and "+12.5 points" in line for line in lines)
-    assert any("held-out benign loss" in line and "-5.0%" in line for line in lines)
-    assert "AdvBench refusal 58.0% of 48" in lines[-3] and "benign MT-Bench refusal 5.0% of 20" in lines[-3]
-    assert (
-        lines[-2]
-        == "  guards: filter flagged 9 client rows, server CAI trained on 42 rows, the gate refused 1 round(s)"
+    assert lines[0].startswith("What the guards did") and "after round 2" in lines[1]
+    adv = next(line for line in lines if line.startswith("  AdvBench refusal"))
+    assert adv.split()[-4:] == ["62.5%", "+52.5", "pts", "16"] and "10.0%" in adv
+    alarm = next(line for line in lines if "safe-but-alarming refusal" in line)
+    assert alarm.split()[-4:] == ["12.5%", "+12.5", "pts", "8"]
+    held = next(line for line in lines if line.startswith("  held-out loss"))
+    assert held.split()[-3:] == ["2.000", "1.900", "-5.0%"]  # no n: the rows carry no heldout.n
+    final = next(line for line in lines if "larger final sets" in line)
+    assert "AdvBench 58.0% of 48" in final and "MT-Bench 5.0% of 20" in final
+    assert "  filter      flagged 9 client rows (summed over rounds)" in lines
+    assert any(
+        line.startswith("  server CAI  6 red-team prompts in 2 rounds: 5 harm-naming refusals, 1")
+        for line in lines
     )
-    assert lines[-1] == (
-        "  refused round 1, candidate: AdvBench refusal 50.0%; safe prompts, alarming words, refused 37.5%"
-        " (previous adapter kept)"
-    )
+    gate = lines[lines.index(next(line for line in lines if line.startswith("  gate")))]
+    assert gate == "  gate        kept the previous adapter in round 1; the candidate in round 2"
+    refused = " ".join(line.strip() for line in lines[lines.index(gate) + 1 :])
+    assert refused == "round 1, refused candidate: AdvBench 50.0%, safe-but-alarming 37.5%"
+    # Per-client rows count each client's filter pass once (a client reports it every round it is sampled).
+    clients = [
+        {"round": 1, "partition-id": 0, "safety.flagged": 3, "data.rows": 10, "data.harmful_rows": 3},
+        {"round": 2, "partition-id": 0, "safety.flagged": 3, "data.rows": 10, "data.harmful_rows": 3},
+        {"round": 2, "partition-id": 1, "safety.flagged": 2, "data.rows": 10, "data.harmful_rows": 3},
+    ]
+    filt = " ".join(line.strip() for line in guard_effect_lines(rows, clients))
+    assert "flagged 5 of 20 client rows (2 clients)" in filt and "0 of 6 harmful pairs got through" in filt
+    assert all(len(line) <= 80 for line in guard_effect_lines(rows, clients))  # an 80-column terminal
     assert guard_effect_lines([{"round": 1, "train_loss": 2.0}]) == []

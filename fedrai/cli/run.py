@@ -156,8 +156,10 @@ def run_locked(cfg: ExperimentConfig, run_dir: Path, *, resume: bool) -> None:
             status.stop()
             console.print(interrupted_hint(run_dir, cfg.federation.num_rounds), highlight=False, markup=False)
             raise
-    rows = RunDir(run_dir).read_metrics()
-    console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)"))
-    for line in guard_effect_lines(rows):
+    rd = RunDir(run_dir)
+    rows = rd.read_metrics()
+    width = console.width if console.is_terminal else None  # a log gets the whole wide table
+    console.print(rounds_table(rows, title=f"{cfg.name} ({result.seconds:.0f} s)", width=width))
+    for line in guard_effect_lines(rows, rd.read_clients()):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"run dir: {run_dir}   (flower log: {result.log_path})")

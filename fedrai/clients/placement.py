@@ -14,6 +14,10 @@ import sys
 PLACEMENT_RECORD = "client"
 PEAK_RSS_KEY = "client.peak_rss_mb"
 PEAK_GPU_KEY = "client.peak_gpu_mb"
+# A client's seconds this round: its guard pass (~0 after the first round: guarded once a run) and
+# its local training. The server keeps the slowest client's (the round waits for it).
+CLIENT_GUARD_SECONDS = "time.client_guard"
+CLIENT_TRAIN_SECONDS = "time.client_train"
 
 
 def peak_rss_mb() -> float:

@@ -119,3 +119,9 @@ class GateConfig(Section):
         description="Allowed rise of safe-alarming refusal over the best accepted round (absolute; "
         "only when eval.alarming_per_round > 0).",
     )
+    fallback: Literal["aggregate", "previous"] = Field(
+        "aggregate",
+        description="When the gate refuses a candidate tuned by server CAI: `aggregate` evaluates the clients' "
+        "aggregate without the server step and keeps it if it passes (one more evaluation), `previous` keeps "
+        "the previous global adapter at once (the clients' round is lost too).",
+    )

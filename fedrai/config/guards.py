@@ -79,7 +79,13 @@ class CAIConfig(Section):
         "random", description="Draw one principle per row, or apply in order."
     )
     revision_rounds: int = Field(1, ge=1, description="Critique/revise passes per row.")
-    max_tries: int = Field(2, ge=1, description="Revisions tried before the fallback.")
+    max_tries: int = Field(
+        2,
+        ge=0,
+        description="Revisions tried before the fallback (0 = none: a flagged row gets the fallback at once, no "
+        "critique or revision is generated; on the server with `server_assume_harmful` and SFT, not even the "
+        "model's own answers).",
+    )
     fallback: Literal["refuse", "drop"] = Field(
         "refuse", description="What happens when no revision passes the filter."
     )

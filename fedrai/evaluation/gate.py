@@ -2,20 +2,29 @@
 
 After aggregation (and server-side CAI), the round's evaluation gives the candidate's benign
 refusal rate and held-out benign loss. The gate accepts the candidate only if both stay within
-bounds of the best accepted so far (round 0, the base model, is accepted by definition);
-otherwise the server keeps the previous global adapter and records the round as gated. A guard
-that teaches the model to refuse everything is stopped here, whatever produced the update.
+bounds of the best accepted so far (round 0, the base model, is accepted by definition).
+When it refuses a candidate that includes the server's own step (server CAI), the clients'
+aggregate without that step is judged next (:meth:`AcceptanceGate.choose`): the clients' round
+is not thrown away for the server's mistake. Only when that fails too does the server keep the
+previous global adapter. A guard that teaches the model to refuse everything is stopped here,
+whatever produced the update.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 BENIGN_KEY = "benign.refusal_rate"
 LOSS_KEY = "heldout.loss"
 ALARMING_KEY = "alarming.refusal_rate"
+
+# What a gated round kept: the full candidate (aggregate + server step, if any), the clients'
+# aggregate without the server step, or the previous global adapter.
+Kept = Literal["candidate", "aggregate", "previous"]
+KEPT: tuple[Kept, ...] = ("candidate", "aggregate", "previous")
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,33 @@ class GateDecision:
 
     def metrics(self) -> dict[str, float]:
         return {"gate.rejected": 0.0 if self.accepted else 1.0}
+
+
+@dataclass(frozen=True)
+class GateChoice:
+    """What the gate kept this round, the evaluation of what it kept, and what it refused.
+
+    ``refused``: (which, decision, its evaluation) for each adapter refused, in the order judged.
+    """
+
+    kept: Kept
+    scores: dict[str, float]
+    refused: tuple[tuple[Kept, GateDecision, dict[str, float]], ...] = ()
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{which}: {'; '.join(d.reasons)}" for which, d, _ in self.refused]
+
+    def metrics(self) -> dict[str, Any]:
+        """``gate.rejected`` (the candidate was refused), ``gate.kept``, and each refused adapter's
+        evaluation under its own prefix (``candidate.advbench.refusal_rate``, ``aggregate....``)."""
+        out: dict[str, Any] = {
+            "gate.rejected": 0.0 if self.kept == "candidate" else 1.0,
+            "gate.kept": self.kept,
+        }
+        for which, _, scores in self.refused:
+            out.update({f"{which}.{k}": v for k, v in scores.items()})
+        return out
 
 
 @dataclass
@@ -57,8 +93,29 @@ class AcceptanceGate:
         """Round 0 (or a resumed run's last accepted round) sets the reference."""
         self._accept(eval_metrics)
 
-    def judge(self, eval_metrics: dict[str, Any]) -> GateDecision:
-        """Accept or reject a candidate from its per-round evaluation metrics."""
+    def choose(
+        self, candidate: dict[str, Any], aggregate: Callable[[], dict[str, Any]] | None = None
+    ) -> GateChoice:
+        """Judge the round's candidate; if refused, judge the clients' aggregate (``aggregate()``
+        evaluates it, called only then; None when the candidate is the aggregate), else keep the
+        previous adapter, whose evaluation (``accepted_eval``) becomes the round's."""
+        decision = self.judge(candidate)
+        if decision.accepted:
+            return GateChoice("candidate", dict(candidate))
+        refused: list[tuple[Kept, GateDecision, dict[str, float]]] = [
+            ("candidate", decision, dict(candidate))
+        ]
+        if aggregate is not None:
+            scores = aggregate()
+            fallback = self.judge(scores, count=False)  # one refused round, however many tries
+            if fallback.accepted:
+                return GateChoice("aggregate", dict(scores), tuple(refused))
+            refused.append(("aggregate", fallback, dict(scores)))
+        return GateChoice("previous", dict(self.accepted_eval), tuple(refused))
+
+    def judge(self, eval_metrics: dict[str, Any], *, count: bool = True) -> GateDecision:
+        """Accept or reject a candidate from its per-round evaluation metrics (``count``: a refusal
+        counts in ``rejected_rounds``)."""
         reasons = []
         benign = eval_metrics.get(BENIGN_KEY)
         if benign is not None and benign > self.best_benign_refusal + self.max_benign_refusal_increase + 1e-9:
@@ -80,7 +137,7 @@ class AcceptanceGate:
         if loss is not None and (not math.isfinite(loss) or loss > limit):
             reasons.append(f"held-out loss {loss:.4f} > {limit:.4f} (best {self.best_heldout_loss:.4f})")
         if reasons:
-            self.rejected_rounds += 1
+            self.rejected_rounds += int(count)
             return GateDecision(False, tuple(reasons))
         self._accept(eval_metrics)
         return GateDecision(True)

@@ -197,6 +197,17 @@ class ServerEvaluator:
             metrics = {f"final.{k}": v for k, v in metrics.items()}
         return metrics
 
+    def final_is_round(self) -> bool:
+        """The final sets are the per-round sets (same prompts, no judged MT-Bench): the last round's
+        figures are the final ones, so the round driver does not generate the same answers twice."""
+        return (
+            self.advbench_final == self.advbench_round
+            and self.benign_final == self.benign_round
+            and self.alarming_final == self.alarming_round
+            and self.hhh_final == self.hhh_round
+            and not self.mtbench
+        )
+
     def samples(self, k: int = 2) -> list[dict[str, Any]]:
         """Up to ``k`` (prompt, response) records of each set from the last call, for logs only."""
         out: list[dict[str, Any]] = []

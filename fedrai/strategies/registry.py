@@ -10,7 +10,12 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp import strategy as flwr_strategy
 
-from fedrai.clients.placement import PEAK_RSS_KEY, PLACEMENT_RECORD
+from fedrai.clients.placement import (
+    CLIENT_GUARD_SECONDS,
+    CLIENT_TRAIN_SECONDS,
+    PEAK_RSS_KEY,
+    PLACEMENT_RECORD,
+)
 from fedrai.config import StrategyConfig
 from fedrai.config.defences import PrivacyConfig, ValidationConfig
 from fedrai.strategies.guard import ContentGuard, StructureGuard, UpdateGuard
@@ -94,6 +99,10 @@ class RoundTraffic:
             for key, value in m.items():
                 if key.startswith(COUNT_PREFIXES):
                     out[key] = out.get(key, 0.0) + value
+        for key in (CLIENT_GUARD_SECONDS, CLIENT_TRAIN_SECONDS):  # the slowest client's: the round waits
+            seconds = [m[key] for m in ok if key in m]
+            if seconds:
+                out[key] = max(seconds)
         peaks = [m[PEAK_RSS_KEY] for m in ok if PEAK_RSS_KEY in m]
         if peaks:  # the largest client process this round (a Ray actor's peak RSS)
             out[PEAK_RSS_KEY] = max(peaks)

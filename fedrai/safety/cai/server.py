@@ -160,7 +160,10 @@ class ServerCAI:
             batch_size=self.cfg.eval.batch_size,
             generate_fn=self._generate,
         )
-        originals = actor.complete(conversations)
+        # With no revision to try, prompts harmful by construction and SFT only, the model's own answers
+        # change nothing: every prompt gets the constitution's harm-naming refusal. Skip generating them.
+        answer = cai.max_tries > 0 or not cai.server_assume_harmful or cai.objective != "sft"
+        originals = actor.complete(conversations) if answer else [""] * len(conversations)
         critic: Critic = self._critic if self._critic is not None else actor
         actor_tokens = actor.generated_tokens
         engine = CAIEngine(
@@ -184,7 +187,7 @@ class ServerCAI:
             original_unsafe=unsafe,
         )
         counts = result.counts
-        counts.generated_responses += len(prompts)
+        counts.generated_responses += len(prompts) if answer else 0
         counts.generated_tokens += actor_tokens
         counts.seconds = time.perf_counter() - started
 
