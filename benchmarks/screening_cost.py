@@ -79,6 +79,9 @@ def main() -> None:
         "--preset", default=str(Path(__file__).parents[1] / "fedrai" / "presets" / "demo.toml")
     )
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--set", action="append", default=[], help="screening overrides, e.g. screen.reference=round_median"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "screening_cost.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -92,7 +95,7 @@ def main() -> None:
     from fedrai.screening.screen import build_update_screen
     from fedrai.training import train_lora
 
-    cfg = ExperimentConfig.from_toml(args.preset, ["screen.enabled=true"])
+    cfg = ExperimentConfig.from_toml(args.preset, ["screen.enabled=true", *args.set])
     legacy_cfg = ExperimentConfig.from_toml(
         args.preset, ["screen.enabled=true"] + [f"screen.{k}={v}" for k, v in LEGACY.items()]
     )
@@ -178,6 +181,7 @@ def main() -> None:
         "benchmark": "screening_cost",
         "model": cfg.model.name_or_path,
         "lora_r": cfg.lora.r,
+        "overrides": args.set,
         "redteam_probes": len(screen.conversations),
         "benign_probes": len(screen.benign),
         "max_answer_tokens": cfg.screen.max_answer_tokens,

@@ -81,6 +81,8 @@ def test_cross_section_checks(tmp_path):
         )
     with pytest.raises(ConfigError, match="revise"):
         ExperimentConfig.from_toml(write(tmp_path, ""), ["safety.action=revise"])
+    with pytest.raises(ConfigError, match="screen.max_benign_loss_increase = 0.1 needs benign probes"):
+        ExperimentConfig.from_toml(write(tmp_path, ""), ["screen.max_benign_loss_increase=0.1"])
 
 
 def test_override_syntax_errors():

@@ -19,7 +19,7 @@ from fedrai.model import get_adapter_state, load_model, set_adapter_state
 from fedrai.rounds import run_rounds
 from fedrai.run_dir import RunDir
 from fedrai.screening.probes import ProbeSet, RedTeamProbe
-from fedrai.screening.screen import UpdateScreen
+from fedrai.screening.screen import UpdateScreen, paired_t
 from fedrai.training import train_lora
 from fedrai.transport import to_arrays
 from tests.conftest import write_jsonl
@@ -96,9 +96,28 @@ def test_screening_ranks_a_harmful_tuned_adapter_below_a_benign_one(tiny_model_d
     # measured here: about -0.18 (harmful) and -0.06 (benign) nats/token
     assert by[1].flagged and not by[0].flagged
     assert screen.seconds > 0
+    # the paired signal reads the same drop probe by probe: consistent for the harmful update
+    assert by[1].margin_t < by[0].margin_t
+    # The tiny model's probes share their answer texts, so per-probe changes barely vary and both
+    # t statistics are large (measured here: about -1450 harmful, -5 benign); the bound sits between.
+    t_screen = UpdateScreen(
+        ScreenConfig(enabled=True, signal="margin_t", max_margin_t=100.0), model, tokenizer, probes, 64
+    )
+    by_t = {
+        r.client: r for r in t_screen.screen(to_arrays(start), [(0, to_arrays(good)), (1, to_arrays(bad))])
+    }
+    assert by_t[1].flagged and not by_t[0].flagged
     # the screen leaves the server's model on the adapter it found
     after = get_adapter_state(model)
     assert all((after[k] == start[k]).all() for k in start)
+
+
+def test_paired_t_reads_a_drop_shared_by_the_probes_not_one_swing():
+    reference = (1.0, 2.0, 3.0, 4.0)
+    shared = paired_t((0.9, 1.8, 2.9, 3.7), reference)  # every probe drops a little
+    one_swing = paired_t((1.0, 2.0, 3.0, 3.0), reference)  # one probe drops a lot, larger mean
+    assert shared == pytest.approx(-3.656, abs=1e-3) and one_swing == pytest.approx(-1.0)
+    assert paired_t(reference, reference) == 0.0 and paired_t((1.0,), (2.0,)) == 0.0
 
 
 def screened_experiment(tmp_path: Path, tiny_model_dir: Path) -> Path:

@@ -67,17 +67,36 @@ class ScreenConfig(Section):
         "embedded:instructlab",
         description="Benign prompts with reference answers (rows the clients hold or held out are excluded).",
     )
-    benign_probes: int = Field(8, ge=0, description="Benign probes for the loss change (0 = none).")
+    benign_probes: int = Field(
+        0,
+        ge=0,
+        description="Benign probes whose loss change is reported and, with `max_benign_loss_increase`, flags "
+        "(0 = none: they cost about as much as the red-team probes and flag nothing unless that bound is set).",
+    )
     reference: Literal["global", "round_median"] = Field(
         "global",
         description="Compare each candidate with the current global adapter, or with the median candidate "
         "of the round (robust when every honest update also moves the margin).",
     )
+    signal: Literal["margin", "margin_t"] = Field(
+        "margin",
+        description="What flags an update: `margin`, its mean refusal-over-compliance margin fell by more than "
+        "`max_margin_drop`; `margin_t`, its per-probe margin changes against the reference's, paired "
+        "probe by probe, have a t statistic below `-max_margin_t` (a drop shared by the probes, not one "
+        "probe's swing; chosen on development seeds in experiments/results/untrusted/screen_signal.json). "
+        "It is scale-free: meant for `reference = round_median` over several updates, whose spread sets the scale.",
+    )
     max_margin_drop: float = Field(
         0.25,
         gt=0.0,
-        description="Flag when the refusal-over-compliance log-likelihood margin (nats per token, mean over "
-        "red-team probes) falls by more than this.",
+        description="`signal = margin`: flag when the refusal-over-compliance log-likelihood margin (nats per "
+        "token, mean over red-team probes) falls by more than this.",
+    )
+    max_margin_t: float = Field(
+        3.6,
+        gt=0.0,
+        description="`signal = margin_t`: flag when the paired t statistic of the per-probe margin change is "
+        "below minus this (3.6: 8 of 9 attacker rounds, 1 of 27 honest ones on the development seeds).",
     )
     max_benign_loss_increase: float = Field(
         0.0,
@@ -138,6 +157,11 @@ def check_defences(cfg: Any) -> None:
         raise ValueError(
             "privacy.clipping with strategy.name = 'scaffold': Flower's DP wrappers clip every ArrayRecord of "
             "a reply as a model, SCAFFOLD's control deltas too; use another strategy or privacy.clipping = 'none'"
+        )
+    if cfg.screen.max_benign_loss_increase > 0 and cfg.screen.benign_probes == 0:
+        raise ValueError(
+            f"screen.max_benign_loss_increase = {cfg.screen.max_benign_loss_increase} needs benign probes: "
+            "set screen.benign_probes >= 1"
         )
     n = cfg.federation.num_clients
     attack = cfg.attack

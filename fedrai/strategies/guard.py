@@ -18,6 +18,7 @@ round's counts (``updates.*``) and per-client figures (``clients.<id>.*``) for t
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -64,7 +65,9 @@ class GuardReport:
             prefix = f"clients.{s.client}.screen"
             out[f"{prefix}.margin"] = s.scores.margin
             out[f"{prefix}.margin_change"] = s.margin_change
-            out[f"{prefix}.benign_loss_change"] = s.benign_loss_change
+            out[f"{prefix}.margin_t"] = s.margin_t
+            if math.isfinite(s.benign_loss_change):  # NaN without benign probes: no figure, not a NaN
+                out[f"{prefix}.benign_loss_change"] = s.benign_loss_change
             out[f"{prefix}.flagged"] = float(s.flagged)
         for client, factor in self.weight_factors.items():
             out[f"clients.{client}.weight_factor"] = factor
@@ -157,8 +160,13 @@ class UpdateGuard:
                             res.client,
                             int(msg.metadata.src_node_id),
                             SCREEN_REASON,
-                            f"refusal margin changed by {res.margin_change:+.3f} nats/token, "
-                            f"benign loss by {res.benign_loss_change:+.3f}",
+                            f"refusal margin changed by {res.margin_change:+.3f} nats/token "
+                            f"(paired t {res.margin_t:+.2f})"
+                            + (
+                                f", benign loss by {res.benign_loss_change:+.3f}"
+                                if math.isfinite(res.benign_loss_change)
+                                else ""
+                            ),
                         )
                     ]
                 )
