@@ -28,6 +28,7 @@ from fedrai.clients.worker import client_state_dir, config_from_run_config, get_
 from fedrai.data import Row
 from fedrai.model import get_adapter_state, set_adapter_state
 from fedrai.run_progress import emit
+from fedrai.strategies.node_order import SITE_ACTION
 from fedrai.strategies.scaffold import CONTROL_DELTA_KEY, ScaffoldClient
 from fedrai.strategies.validation import PARTITION_METRIC
 from fedrai.training import train_lora
@@ -39,6 +40,16 @@ app = ClientApp(mods=[privacy_mod])  # the mod clips only under client-side DP
 def client_seed(seed: int, server_round: int, partition_id: int) -> int:
     """A seed per (experiment, round, client): reruns and resumed runs see the same batches."""
     return zlib.crc32(f"{seed}/{server_round}/{partition_id}".encode())
+
+
+@app.query(SITE_ACTION)
+def site(msg: Message, context: Context) -> Message:
+    """A simulated client's partition id (a number, no data): the server lists nodes in partition
+    order so that a seeded sample picks the same clients in every run (``strategies.node_order``)."""
+    metrics = MetricRecord()
+    if "partition-id" in context.node_config:
+        metrics[PARTITION_METRIC] = int(context.node_config["partition-id"])
+    return Message(RecordDict({"metrics": metrics}), reply_to=msg)
 
 
 @app.train()

@@ -30,6 +30,7 @@ from fedrai.run_dir import RunDir
 from fedrai.run_progress import emit
 from fedrai.screening.screen import build_update_screen
 from fedrai.strategies import build_strategy
+from fedrai.strategies.node_order import PartitionOrderedGrid
 from fedrai.tracking import open_trackers
 from fedrai.training import round_learning_rate
 from fedrai.transport import from_arrays, to_arrays
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool = False) -> dict[str, Any]:
     """Run (or resume) the experiment's rounds on ``grid``; return the summary written to disk."""
     run = RunDir(run_dir)
+    if cfg.strategy.fraction_train < 1.0:  # a sample of the clients: the same partitions in every run
+        grid = PartitionOrderedGrid(grid, timeout=cfg.federation.round_timeout_s)
     trackers = open_trackers(cfg, run.path)  # TensorBoard / MLflow get every metrics row
     run.listeners.extend(t.log for t in trackers)
     started = time.perf_counter()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import uuid4
 
-from flwr.app import Context, Error, Message, RecordDict
+from flwr.app import Context, Error, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 from flwr.supercore.task_identity import TaskIdentity
 
@@ -70,9 +70,11 @@ class InProcessGrid(Grid):
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
     ) -> Iterable[Message]:
-        self.rounds_sent += 1
-        if self.rounds_sent == self.crash_at_round:
-            raise SimulatedCrash(f"server killed in round {self.rounds_sent}")
+        messages = list(messages)
+        if any(m.metadata.message_type == MessageType.TRAIN for m in messages):  # not the site query
+            self.rounds_sent += 1
+            if self.rounds_sent == self.crash_at_round:
+                raise SimulatedCrash(f"server killed in round {self.rounds_sent}")
         replies = []
         for msg in messages:
             msg.metadata.__dict__["_message_id"] = str(uuid4())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -52,11 +53,12 @@ dropout = 0.0
 source = "{data}"
 heldout_rows = 6
 [federation]
-num_clients = 3
+num_clients = 4
 num_rounds = 2
 [strategy]
+fraction_train = 0.75
 min_train_clients = 3
-min_available_clients = 3
+min_available_clients = 4
 [train]
 local_steps = 2
 batch_size = 2
@@ -139,6 +141,15 @@ def test_fedrai_run_end_to_end(tiny_model_dir, guarded_run: GuardedRun):
     assert "final.advbench.refusal_rate" in rows[-1] and rows[-1]["final.hhh.n"] == 4
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["rounds"] == 2
+    # Seeded sampling picks partitions, not Flower's random node ids (fedrai.strategies.node_order):
+    # the round loop seeds `random` per round and the nodes are listed in partition order.
+    for r in rows[1:]:
+        random.seed(3 * 1_000_003 + r["round"])
+        want = sorted(random.sample(range(4), 3))
+        got = sorted(
+            int(k.split(".")[1]) for k in r if k.startswith("clients.") and k.endswith(".norm_ratio")
+        )
+        assert got == want, (r["round"], got, want)
 
     # The last adapter reloads with plain peft and gives the server's held-out loss.
     from peft import PeftModel
