@@ -25,6 +25,7 @@ LIBRARY_LOGGERS = (
     "huggingface_hub",
     "sentence_transformers",
     "tokenizers",
+    "bitsandbytes",  # imported by peft: "Failed to load CPU gemm_4bit_forward ..." on every CPU
 )
 
 

@@ -70,3 +70,12 @@ def write_hhh_dir(root: Path) -> Path:
         examples = [{"input": q, "target_scores": {good: 1, bad: 0}} for q, good, bad in items]
         (root / part / "task.json").write_text(json.dumps({"name": part, "examples": examples}), "utf-8")
     return root
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what collection put on the heap (torch, transformers, Flower...): Flower runs
+    ``gc.collect()`` for every reply it converts (``to_numpy_ndarrays(keep_input=False)``), and with
+    those objects tracked each collection took about 0.3 s (5 s a Bulyan test case)."""
+    import gc
+
+    gc.freeze()

@@ -63,7 +63,7 @@ def expected_aggregate(
     """What strategy ``name`` must return in its first aggregation."""
     avg = weighted_mean(clients, weights)
     delta = {k: avg[k] - x[k] for k in x}
-    lr, b1, b2, tau = cfg.server_learning_rate, cfg.beta_1, cfg.beta_2, cfg.tau
+    lr, b1, b2, tau = cfg.model_copy(update={"name": name}).server_lr(), cfg.beta_1, cfg.beta_2, cfg.tau
     if name in ("fedavg", "fedprox"):
         return avg
     if name in ("fedavgm", "scaffold"):  # x - lr * (x - avg): momentum buffer = first pseudo-gradient

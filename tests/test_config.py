@@ -152,3 +152,12 @@ def test_config_and_registry_list_the_same_strategies() -> None:
     from fedrai.config import STRATEGY_NAMES
 
     assert set(registry.STRATEGY_NAMES) == set(STRATEGY_NAMES)
+
+
+def test_server_step_defaults_by_kind_of_strategy() -> None:
+    from fedrai.config.federation import StrategyConfig
+
+    # Adaptive FedOpt steps each coordinate by about eta: 1.0 blew up LoRA adapters (README, strategy table)
+    assert [StrategyConfig(name=n).server_lr() for n in ("fedadam", "fedyogi", "fedadagrad")] == [0.01] * 3
+    assert [StrategyConfig(name=n).server_lr() for n in ("fedavgm", "scaffold")] == [1.0, 1.0]
+    assert StrategyConfig(name="fedadam", server_learning_rate=0.5).server_lr() == 0.5

@@ -124,9 +124,10 @@ def test_routed_warnings_go_to_the_log_with_a_count(tmp_path: Path, capsys) -> N
     with routed_warnings(log) as routed:
         warnings.warn("deprecated thing", FutureWarning, stacklevel=1)
         logging.getLogger("transformers.generation").warning("generation flag ignored")
+        # bitsandbytes' CPU backend, imported by peft, says this on every machine without `kernels`
+        logging.getLogger("bitsandbytes.backends.cpu.ops").warning("Failed to load CPU gemm_4bit_forward")
     captured = capsys.readouterr()
-    assert "deprecated thing" not in captured.err + captured.out
-    assert "generation flag ignored" not in captured.err + captured.out
-    text = log.read_text()
-    assert "deprecated thing" in text and "generation flag ignored" in text
-    assert routed.count == 2 and routed.note() == f"2 library warnings written to {log}"
+    for message in ("deprecated thing", "generation flag ignored", "gemm_4bit_forward"):
+        assert message not in captured.err + captured.out
+        assert message in log.read_text()
+    assert routed.count == 3 and routed.note() == f"3 library warnings written to {log}"

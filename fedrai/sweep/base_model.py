@@ -10,6 +10,7 @@ from fedrai.sweep.plan import BASE_MODEL_STRATEGY, Cell
 
 HELDOUT_FILE = "heldout.jsonl"
 RESPONSES_FILE = "responses.json"
+WARNINGS_FILE = "warnings.log"
 
 
 def run_base_model(cell: Cell) -> dict[str, Any]:
@@ -20,6 +21,7 @@ def run_base_model(cell: Cell) -> dict[str, Any]:
     """
     from fedrai.data.client_data import heldout_rows
     from fedrai.evaluation.standalone import evaluate_model
+    from fedrai.quiet import routed_warnings
     from fedrai.run_dir import RunDir
 
     cfg = cell.config
@@ -41,7 +43,8 @@ def run_base_model(cell: Cell) -> dict[str, Any]:
             encoding="utf-8",
         )
     t0 = time.perf_counter()
-    result = evaluate_model(cfg, heldout=heldout_path)
+    with routed_warnings(run.path / WARNINGS_FILE):  # library warnings and bars off the sweep's console
+        result = evaluate_model(cfg, heldout=heldout_path)
     seconds = time.perf_counter() - t0
     metrics = result["metrics"]
     (run.path / RESPONSES_FILE).write_text(
