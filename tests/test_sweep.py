@@ -267,6 +267,28 @@ def test_failing_cell_is_recorded_and_the_sweep_goes_on(
     assert sw.read_status(out)["failed"] == 0
 
 
+def test_an_interrupted_sweep_says_how_to_go_on(
+    tmp_path: Path, fakes: FakeSim, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _sweep(tmp_path)
+    out = tmp_path / "out"
+    done = fakes.__call__
+
+    def ctrl_c_in_second_cell(config, run_dir, **kw):  # noqa: ANN001, ANN003
+        if len(fakes.calls) == 1:
+            fakes.calls.append((config.name, False))
+            raise KeyboardInterrupt
+        return done(config, run_dir, **kw)
+
+    monkeypatch.setattr("fedrai.runtime.run_simulation", ctrl_c_in_second_cell)
+    with pytest.raises(typer.Exit) as exit_:
+        sw.sweep_command(path, out=out, only=["fl__*"])
+    assert exit_.value.exit_code == 130
+    err = capsys.readouterr().err
+    assert f"sweep interrupted; go on with: fedrai sweep {path} --out {out} --only fl__*" in err
+    assert sw.read_status(out)["cells"][fakes.calls[1][0]]["state"] == "interrupted"
+
+
 def test_base_model_row_is_a_run_dir_the_report_reads(tmp_path: Path, fakes: FakeSim) -> None:
     from fedrai.report import load_run
 
