@@ -63,18 +63,19 @@ def expected_aggregate(
     """What strategy ``name`` must return in its first aggregation."""
     avg = weighted_mean(clients, weights)
     delta = {k: avg[k] - x[k] for k in x}
-    lr, b1, b2, tau = cfg.model_copy(update={"name": name}).server_lr(), cfg.beta_1, cfg.beta_2, cfg.tau
+    lr, b1, b2, tau = cfg.server_learning_rate, cfg.beta_1, cfg.beta_2, cfg.tau
+    eta = cfg.fedopt_eta  # FedAdam / FedYogi / FedAdagrad
     if name in ("fedavg", "fedprox"):
         return avg
     if name in ("fedavgm", "scaffold"):  # x - lr * (x - avg): momentum buffer = first pseudo-gradient
         return {k: x[k] + lr * delta[k] for k in x}
     if name == "fedadam":  # Adam with Flower's bias-corrected step size (exponents: round + 1)
-        eta = lr * np.sqrt(1 - b2 ** (server_round + 1.0)) / (1 - b1 ** (server_round + 1.0))
-        return {k: x[k] + eta * (1 - b1) * d / (np.sqrt((1 - b2) * d**2) + tau) for k, d in delta.items()}
+        step = eta * np.sqrt(1 - b2 ** (server_round + 1.0)) / (1 - b1 ** (server_round + 1.0))
+        return {k: x[k] + step * (1 - b1) * d / (np.sqrt((1 - b2) * d**2) + tau) for k, d in delta.items()}
     if name == "fedyogi":  # v = 0 - (1 - b2) d^2 sign(0 - d^2) = (1 - b2) d^2
-        return {k: x[k] + lr * (1 - b1) * d / (np.sqrt((1 - b2) * d**2) + tau) for k, d in delta.items()}
+        return {k: x[k] + eta * (1 - b1) * d / (np.sqrt((1 - b2) * d**2) + tau) for k, d in delta.items()}
     if name == "fedadagrad":  # no first moment (beta_1 = 0); v = d^2
-        return {k: x[k] + lr * d / (np.sqrt(d**2) + tau) for k, d in delta.items()}
+        return {k: x[k] + eta * d / (np.sqrt(d**2) + tau) for k, d in delta.items()}
     if name == "fedmedian":
         return {k: np.median(np.stack([c[k] for c in clients]), axis=0) for k in x}
     if name == "fedtrimmedavg":

@@ -154,10 +154,12 @@ def test_config_and_registry_list_the_same_strategies() -> None:
     assert set(registry.STRATEGY_NAMES) == set(STRATEGY_NAMES)
 
 
-def test_server_step_defaults_by_kind_of_strategy() -> None:
+def test_fedopt_has_its_own_server_step() -> None:
     from fedrai.config.federation import StrategyConfig
+    from fedrai.strategies import build_strategy
 
-    # Adaptive FedOpt steps each coordinate by about eta: 1.0 blew up LoRA adapters (README, strategy table)
-    assert [StrategyConfig(name=n).server_lr() for n in ("fedadam", "fedyogi", "fedadagrad")] == [0.01] * 3
-    assert [StrategyConfig(name=n).server_lr() for n in ("fedavgm", "scaffold")] == [1.0, 1.0]
-    assert StrategyConfig(name="fedadam", server_learning_rate=0.5).server_lr() == 0.5
+    # Adaptive FedOpt steps each coordinate by about eta: FedAvgM's 1.0 blew up LoRA adapters
+    cfg = StrategyConfig(name="fedadam")
+    assert cfg.fedopt_eta == 0.01 and cfg.server_learning_rate == 1.0
+    assert build_strategy(cfg, 4).eta == 0.01
+    assert build_strategy(StrategyConfig(name="fedyogi", fedopt_eta=0.003), 4).eta == 0.003

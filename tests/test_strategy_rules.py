@@ -50,7 +50,12 @@ def _reply(arrays: dict[str, np.ndarray], n: int, scaffold: bool) -> Message:
 def test_strategy_aggregate_equals_its_rule(name: str) -> None:
     # Non-default server step sizes, so "returns the plain mean" and "returns x" are both wrong answers.
     cfg = StrategyConfig(
-        name=name, server_learning_rate=0.5, krum_select=2, min_train_clients=5, min_available_clients=5
+        name=name,
+        server_learning_rate=0.5,
+        fedopt_eta=0.5,
+        krum_select=2,
+        min_train_clients=5,
+        min_available_clients=5,
     )
     x, clients = _inputs()
     # The rule alone: the norm check (on by default) would rightly reject the outlier first.
@@ -74,7 +79,7 @@ def test_strategy_aggregate_equals_its_rule(name: str) -> None:
 def test_the_rules_tell_the_strategies_apart() -> None:
     """The inputs are chosen so that no two rules agree (else the test above could pass by accident)."""
     x, clients = _inputs()
-    cfg = StrategyConfig(server_learning_rate=0.5, krum_select=2)
+    cfg = StrategyConfig(server_learning_rate=0.5, fedopt_eta=0.5, krum_select=2)
     outs = {n: expected_aggregate(n, cfg, x, clients, WEIGHTS) for n in STRATEGY_NAMES}
     assert krum_pick(clients, 0) != 4  # Krum never picks the outlier
     same = {("fedavg", "fedprox"), ("fedavgm", "scaffold")}  # same server rule by definition

@@ -29,10 +29,6 @@ class TrainConfig(Section):
     max_grad_norm: float = Field(1.0, ge=0.0, description="Gradient clipping (0 = off).")
 
 
-ADAPTIVE_FEDOPT = ("fedadam", "fedyogi", "fedadagrad")  # per-coordinate server steps (Reddi et al., 2021)
-ADAPTIVE_SERVER_LR = 0.01
-
-
 class StrategyConfig(Section):
     """Server-side aggregation, by name, with the knobs of Flower's strategies."""
 
@@ -48,13 +44,15 @@ class StrategyConfig(Section):
     proximal_mu: float = Field(
         0.01, ge=0.0, description="FedProx proximal term weight (clients add it to their loss)."
     )
-    server_learning_rate: float | None = Field(
-        None,
+    server_learning_rate: float = Field(
+        1.0, gt=0.0, description="FedAvgM / SCAFFOLD server step size (1.0 = the clients' average)."
+    )
+    fedopt_eta: float = Field(
+        0.01,
         gt=0.0,
-        description="FedAvgM / FedOpt / SCAFFOLD server step size; unset: 1.0 for FedAvgM and SCAFFOLD (plain "
-        "averaging), 0.01 for FedAdam / FedYogi / FedAdagrad, whose step is per coordinate (at 1.0 FedAdam moved "
-        "each LoRA weight tens of times its clients' change: the CPU quick-start's held-out loss went 1.83 -> 11.0 "
-        "in one round).",
+        description="FedAdam / FedYogi / FedAdagrad server step size (eta): a step per coordinate, so not the "
+        "FedAvgM scale; at 1.0 FedAdam moved each LoRA weight tens of times its clients' change and the CPU "
+        "quick-start's held-out loss went 1.83 -> 11.0 in one round.",
     )
     server_momentum: float = Field(0.9, ge=0.0, lt=1.0, description="FedAvgM momentum.")
     beta_1: float = Field(0.9, ge=0.0, lt=1.0, description="FedAdam / FedYogi first moment decay.")
@@ -67,12 +65,6 @@ class StrategyConfig(Section):
     krum_select: int = Field(
         1, ge=1, description="MultiKrum: replies kept (the lowest Krum scores) and averaged."
     )
-
-    def server_lr(self) -> float:
-        """``server_learning_rate``, or the default of this strategy's kind of server step."""
-        if self.server_learning_rate is not None:
-            return self.server_learning_rate
-        return ADAPTIVE_SERVER_LR if self.name in ADAPTIVE_FEDOPT else 1.0
 
 
 class FederationConfig(Section):

@@ -31,17 +31,17 @@ _BUILDERS: dict[str, tuple[Callable[[], type], Callable[[StrategyConfig], dict[s
     "fedprox": (lambda: flwr_strategy.FedProx, lambda c: {"proximal_mu": c.proximal_mu}),
     "fedavgm": (
         lambda: flwr_strategy.FedAvgM,
-        lambda c: {"server_learning_rate": c.server_lr(), "server_momentum": c.server_momentum},
+        lambda c: {"server_learning_rate": c.server_learning_rate, "server_momentum": c.server_momentum},
     ),
     "fedadam": (
         lambda: flwr_strategy.FedAdam,
-        lambda c: {"eta": c.server_lr(), "beta_1": c.beta_1, "beta_2": c.beta_2, "tau": c.tau},
+        lambda c: {"eta": c.fedopt_eta, "beta_1": c.beta_1, "beta_2": c.beta_2, "tau": c.tau},
     ),
     "fedyogi": (
         lambda: flwr_strategy.FedYogi,
-        lambda c: {"eta": c.server_lr(), "beta_1": c.beta_1, "beta_2": c.beta_2, "tau": c.tau},
+        lambda c: {"eta": c.fedopt_eta, "beta_1": c.beta_1, "beta_2": c.beta_2, "tau": c.tau},
     ),
-    "fedadagrad": (lambda: flwr_strategy.FedAdagrad, lambda c: {"eta": c.server_lr(), "tau": c.tau}),
+    "fedadagrad": (lambda: flwr_strategy.FedAdagrad, lambda c: {"eta": c.fedopt_eta, "tau": c.tau}),
     "fedmedian": (lambda: flwr_strategy.FedMedian, _no_extra),
     "fedtrimmedavg": (lambda: flwr_strategy.FedTrimmedAvg, lambda c: {"beta": c.trim_beta}),
     "krum": (lambda: flwr_strategy.Krum, lambda c: {"num_malicious_nodes": c.num_malicious_clients}),
@@ -59,7 +59,7 @@ def _scaffold() -> type:
     return Scaffold
 
 
-_BUILDERS["scaffold"] = (_scaffold, lambda c: {"server_learning_rate": c.server_lr()})
+_BUILDERS["scaffold"] = (_scaffold, lambda c: {"server_learning_rate": c.server_learning_rate})
 
 STRATEGY_NAMES: tuple[str, ...] = tuple(_BUILDERS)
 
