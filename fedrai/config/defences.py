@@ -96,7 +96,7 @@ class ScreenConfig(Section):
         3.6,
         gt=0.0,
         description="`signal = margin_t`: flag when the paired t statistic of the per-probe margin change is "
-        "below minus this (3.6: 8 of 9 attacker rounds, 1 of 27 honest ones on the development seeds).",
+        "below minus this (3.6 flagged 8 of 9 attacker rounds and 2 of 27 honest ones on the development seeds).",
     )
     max_benign_loss_increase: float = Field(
         0.0,
