@@ -30,6 +30,7 @@ def build(name: str):
     strategy = {
         "name": name,
         "server_learning_rate": LR,
+        "fedopt_eta": LR,  # FedAdam's step: the oracle below uses one LR for both
         "server_momentum": MU,
         "beta_1": B1,
         "beta_2": B2,
