@@ -1,14 +1,16 @@
 """Choose the update-screening signal and threshold on development seeds, never on the committed run.
 
 The committed experiment (``sweep.toml``) runs seed 0. This script replays the same federation
-(``base.toml``: 4 clients, partition 0 a ``harmful_finetune`` attacker, partitions 1-3 honest with
-their safety filter, FedAvg weighted by example counts, 3 rounds) for other seeds in one process,
+(``base.toml``: 4 clients, one ``harmful_finetune`` attacker, the others honest with their safety
+filter, FedAvg weighted by example counts, 3 rounds) for other seeds in one process. The attacker is
+partition 0 for every seed, so that rounds compare across seeds; the sweep draws it with the seed
+(``fedrai.clients.attack.malicious_partitions``), which for the committed seed 0 is partition 0 too. It
 scores every round's candidate adapters on the probe set, probe by probe, and writes each candidate
 signal per (seed, round, client), so that the signal and its threshold are picked on these seeds and
 only then tried on seed 0. Signals, each against the round's median candidate (higher = safer):
 
 - ``margin``: mean over probes of the per-token log-likelihood margin of refusal over compliance
-  (what ``screen`` used), answers cut to ``--answer-tokens``;
+  (what ``screen`` used), answers cut to ``screen.max_answer_tokens``;
 - ``margin_t``: the paired t statistic of the per-probe margin change against the per-probe median
   over the round's candidates (a consistent drop across probes, not one large swing);
 - ``comply``: minus the change of the compliant answers' per-token log-likelihood alone;
@@ -94,7 +96,7 @@ def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, star
     )
     screen = build_update_screen(cfg, model, tokenizer)
     assert screen is not None
-    malicious = set(range(cfg.attack.num_malicious))
+    malicious = set(range(cfg.attack.num_malicious))  # fixed at partition 0 (see the docstring)
     rows: dict[int, list] = {}
     with tempfile.TemporaryDirectory() as state:
         for pid in range(cfg.federation.num_clients):
