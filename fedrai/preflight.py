@@ -107,12 +107,22 @@ def check_eval_sources(cfg: ExperimentConfig) -> None:
     """AdvBench and benign prompts read (local files, embedded assets, or a cached hub dataset)."""
     from fedrai.evaluation.advbench import load_advbench, load_benign_prompts
 
-    for key, load in (("eval.advbench_source", load_advbench), ("eval.benign_source", load_benign_prompts)):
-        source = getattr(cfg.eval, key.split(".")[1])
+    ev = cfg.eval
+    for key, load, name in (
+        ("eval.advbench_source", load_advbench, "advbench"),
+        ("eval.benign_source", load_benign_prompts, "benign"),
+    ):
+        source = getattr(ev, key.split(".")[1])
         try:
-            load(source)
+            size = len(load(source))
         except (AssetError, ValueError, OSError, KeyError) as err:
             raise PreflightError(f"{key}: {_one_line(err)}") from None
+        wanted = getattr(ev, f"{name}_per_round") + getattr(ev, f"{name}_final")
+        if ev.disjoint_final and getattr(ev, f"{name}_final") and wanted > size:
+            raise PreflightError(
+                f"eval.disjoint_final: {key} has {size} prompts, fewer than eval.{name}_per_round + "
+                f"eval.{name}_final = {wanted}; lower one of them"
+            )
 
 
 def _check_file(path: str, key: str) -> None:

@@ -216,3 +216,25 @@ def test_eval_with_adapter_dir(tiny_model_dir: Path, eval_files, tmp_path: Path)
     assert result["adapter"].endswith("adapter") and result["metrics"]["advbench.n"] == 2
     with pytest.raises(FileNotFoundError, match="not a peft adapter dir"):
         evaluate_model(cfg, adapter=str(tmp_path))
+
+
+def test_disjoint_final_sets_leave_out_the_per_round_prompts(tiny, eval_files) -> None:
+    _, tokenizer = tiny
+    nested = ServerEvaluator(_cfg(*eval_files), tokenizer, HELDOUT)
+    ev = ServerEvaluator(_cfg(*eval_files, disjoint_final=True, benign_final=2), tokenizer, HELDOUT)
+    assert ev.advbench_round == nested.advbench_round and ev.benign_round == nested.benign_round
+    assert len(ev.advbench_final) == 5 and not set(ev.advbench_final) & set(ev.advbench_round)
+    assert set(ev.benign_final) == set(BENIGN) - set(ev.benign_round)
+    assert not ev.final_is_round()
+
+
+def test_disjoint_final_too_few_prompts_names_the_keys(tiny, eval_files, tmp_path: Path) -> None:
+    from fedrai.config import ConfigError
+    from fedrai.preflight import PreflightError, check_eval_sources
+
+    cfg = _cfg(*eval_files, disjoint_final=True)  # benign: 2 per round + 4 final > 4 prompts
+    with pytest.raises(PreflightError, match=r"eval.benign_source has 4 prompts.*= 6"):
+        check_eval_sources(cfg)
+    with pytest.raises(ConfigError, match=r"benign set needs 2 per-round \+ 4 final prompts.*has 4"):
+        ServerEvaluator(cfg, tiny[1], HELDOUT)
+    check_eval_sources(_cfg(*eval_files, disjoint_final=True, benign_final=2))

@@ -39,6 +39,12 @@ class EvalConfig(Section):
     alarming_final: int = Field(
         0, ge=0, description="Safe-alarming prompts scored after the last round (0 = skip; 221 exist)."
     )
+    disjoint_final: bool = Field(
+        False,
+        description="Draw the final AdvBench, benign and safe-alarming sets from prompts the per-round sets "
+        "do not use. Set it when the gate chooses rounds on the per-round sets, so that the final figures are "
+        "not measured on the prompts that chose the adapter.",
+    )
     max_new_tokens: int = Field(48, ge=1, description="Greedy tokens generated per prompt.")
     batch_size: int = Field(16, ge=1, description="Prompts per generation batch.")
     scorers: list[Literal["refusal", "refusal_openfedllm", "judge"]] = Field(

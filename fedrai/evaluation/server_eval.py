@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from fedrai.config import ConfigError
 from fedrai.data import Row
 from fedrai.evaluation.advbench import load_advbench_goals, load_benign_prompts
 from fedrai.evaluation.generation import generate, response_loss
@@ -44,6 +45,24 @@ def seeded_subset(items: Sequence[T], k: int, seed: int) -> list[T]:
     return [items[i] for i in sorted(picked)]
 
 
+def seeded_round_and_final(
+    items: Sequence[T], per_round: int, final: int, seed: int, *, disjoint: bool, name: str
+) -> tuple[list[T], list[T]]:
+    """The per-round and final subsets of ``items``: nested (final a superset) or, with ``disjoint``, the
+    final set drawn from the items the per-round set leaves out. Same per-round prompts either way."""
+    per_round_set = seeded_subset(items, per_round, seed)
+    if not disjoint:
+        return per_round_set, seeded_subset(items, final, seed)
+    if per_round + final > len(items) and final:
+        raise ConfigError(
+            f"eval.disjoint_final: the {name} set needs {per_round} per-round + {final} final prompts, "
+            f"but its source has {len(items)}; lower eval.{name}_per_round or eval.{name}_final"
+        )
+    order = random.Random(seed).sample(range(len(items)), len(items))
+    rest = sorted(order[per_round : per_round + final])
+    return per_round_set, [items[i] for i in rest]
+
+
 class ServerEvaluator:
     """AdvBench refusal (+ judge), benign and safe-alarming over-refusal, HHH accuracy, held-out loss
     and (with a judge endpoint) the MT-Bench score of a model, per round."""
@@ -65,13 +84,17 @@ class ServerEvaluator:
         )
         benign = load_benign_prompts(ev.benign_source) if (ev.benign_per_round or ev.benign_final) else []
         # Separate streams so changing one set's size never reshuffles the other.
-        self.advbench_round = seeded_subset(goals, ev.advbench_per_round, cfg.seed)
-        self.advbench_final = seeded_subset(goals, ev.advbench_final, cfg.seed)
-        self.benign_round = seeded_subset(benign, ev.benign_per_round, cfg.seed + 1)
-        self.benign_final = seeded_subset(benign, ev.benign_final, cfg.seed + 1)
         alarming = alarming_eval_prompts() if (ev.alarming_per_round or ev.alarming_final) else []
-        self.alarming_round = seeded_subset(alarming, ev.alarming_per_round, cfg.seed + 2)
-        self.alarming_final = seeded_subset(alarming, ev.alarming_final, cfg.seed + 2)
+        disjoint = ev.disjoint_final
+        self.advbench_round, self.advbench_final = seeded_round_and_final(
+            goals, ev.advbench_per_round, ev.advbench_final, cfg.seed, disjoint=disjoint, name="advbench"
+        )
+        self.benign_round, self.benign_final = seeded_round_and_final(
+            benign, ev.benign_per_round, ev.benign_final, cfg.seed + 1, disjoint=disjoint, name="benign"
+        )
+        self.alarming_round, self.alarming_final = seeded_round_and_final(
+            alarming, ev.alarming_per_round, ev.alarming_final, cfg.seed + 2, disjoint=disjoint, name="alarming"
+        )
         hhh: list[HHHExample] = load_hhh(ev.hhh_source) if (ev.hhh_per_round or ev.hhh_final) else []
         self.hhh_round = seeded_subset(hhh, ev.hhh_per_round, cfg.seed + 2)
         self.hhh_final = seeded_subset(hhh, ev.hhh_final, cfg.seed + 2)
