@@ -93,7 +93,12 @@ class ServerEvaluator:
             benign, ev.benign_per_round, ev.benign_final, cfg.seed + 1, disjoint=disjoint, name="benign"
         )
         self.alarming_round, self.alarming_final = seeded_round_and_final(
-            alarming, ev.alarming_per_round, ev.alarming_final, cfg.seed + 2, disjoint=disjoint, name="alarming"
+            alarming,
+            ev.alarming_per_round,
+            ev.alarming_final,
+            cfg.seed + 2,
+            disjoint=disjoint,
+            name="alarming",
         )
         hhh: list[HHHExample] = load_hhh(ev.hhh_source) if (ev.hhh_per_round or ev.hhh_final) else []
         self.hhh_round = seeded_subset(hhh, ev.hhh_per_round, cfg.seed + 2)
