@@ -38,3 +38,18 @@ def test_table_has_a_row_per_client_and_counts_rejections(tmp_path):
 def test_runs_without_per_client_figures_add_nothing(tmp_path):
     assert screening_table([{"round": 1, "train_loss": 1.0}]) == []
     assert plot_screening_heatmap([{"round": 1}], tmp_path / "x.png") is None
+
+
+def test_margin_t_runs_show_the_paired_t_that_decided(tmp_path):
+    rows = [
+        {
+            "round": 1,
+            "clients.0.screen.margin_change": -0.02,
+            "clients.0.screen.margin_t": -4.42,
+            "clients.0.screen.flagged": 1.0,
+            "clients.0.rejected": 1.0,
+        }
+    ]
+    assert "-4.42 ✗" in screening_table(rows, "margin_t")[2]
+    assert "-0.020 ✗" in screening_table(rows)[2]
+    assert plot_screening_heatmap(rows, tmp_path / "t.png", signal="margin_t") is not None

@@ -15,6 +15,18 @@ from typing import Any
 
 _KEY = re.compile(r"clients\.(-?\d+)\.(.+)")
 
+# What each ``screen.signal`` decides on: the per-client figure, its cell format and its axis label.
+SIGNAL_FIGURES: dict[str, tuple[str, str, str]] = {
+    "margin": ("screen.margin_change", "{:+.3f}", "refusal margin change per update (nats/token)"),
+    "margin_t": ("screen.margin_t", "{:+.2f}", "paired t of the per-probe margin changes"),
+}
+
+
+def _signal(signal: str) -> tuple[str, str, str]:
+    if signal not in SIGNAL_FIGURES:
+        raise ValueError(f"screen.signal {signal!r}: expected one of {sorted(SIGNAL_FIGURES)}")
+    return SIGNAL_FIGURES[signal]
+
 
 def client_figures(rows: Sequence[dict[str, Any]]) -> dict[int, dict[int, dict[str, float]]]:
     """``{client: {round: {figure: value}}}`` from the metrics rows."""
@@ -28,15 +40,16 @@ def client_figures(rows: Sequence[dict[str, Any]]) -> dict[int, dict[int, dict[s
     return out
 
 
-def _cell(fig: dict[str, float] | None) -> str:
+def _cell(fig: dict[str, float] | None, signal: str) -> str:
     if not fig:
         return "–"
+    key, fmt, _ = _signal(signal)
     parts = []
-    if "screen.margin_change" in fig:
-        parts.append(f"{fig['screen.margin_change']:+.3f}")
+    if key in fig:
+        parts.append(fmt.format(fig[key]))
     elif "norm_ratio" in fig:
         parts.append(f"n={fig['norm_ratio']:.2g}")
-    if "agg_cosine" in fig and "screen.margin_change" not in fig:
+    if "agg_cosine" in fig and key not in fig:
         parts.append(f"c={fig['agg_cosine']:+.2f}")
     if fig.get("agg_distance", 1.0) < 1e-6:
         parts.append("◆")
@@ -47,8 +60,9 @@ def _cell(fig: dict[str, float] | None) -> str:
     return " ".join(parts) or "·"
 
 
-def screening_table(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Markdown lines: one row per client, one column per round; empty when the run has no figures."""
+def screening_table(rows: Sequence[dict[str, Any]], signal: str = "margin") -> list[str]:
+    """Markdown lines: one row per client, one column per round, each screened update shown by the figure
+    of ``signal`` (the run's ``screen.signal``); empty when the run has no figures."""
     figures = client_figures(rows)
     if not figures:
         return []
@@ -59,19 +73,21 @@ def screening_table(rows: Sequence[dict[str, Any]]) -> list[str]:
         per = figures[client]
         rejected = sum(bool(f.get("rejected")) for f in per.values())
         flagged = sum(bool(f.get("screen.flagged")) for f in per.values())
-        cells = [_cell(per.get(r)) for r in rounds]
+        cells = [_cell(per.get(r), signal) for r in rounds]
         lines.append(
             f"| {client} | " + " | ".join(cells) + f" | {rejected}/{len(per)} | {flagged}/{len(per)} |"
         )
     return lines
 
 
-def plot_screening_heatmap(rows: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path | None:
-    """Heat map of each client's refusal-margin change per round (✗ = rejected); None without screening."""
+def plot_screening_heatmap(
+    rows: Sequence[dict[str, Any]], path: Path, title: str = "", signal: str = "margin"
+) -> Path | None:
+    """Heat map of each client's screening figure per round, the one ``signal`` decides on (✗ = rejected,
+    ! = flagged but kept); None without screening."""
+    key, _, label = _signal(signal)
     figures = client_figures(rows)
-    clients = sorted(
-        c for c, per in figures.items() if any("screen.margin_change" in f for f in per.values())
-    )
+    clients = sorted(c for c, per in figures.items() if any(key in f for f in per.values()))
     if not clients:
         return None
     import matplotlib
@@ -84,7 +100,7 @@ def plot_screening_heatmap(rows: Sequence[dict[str, Any]], path: Path, title: st
     grid = np.full((len(clients), len(rounds)), np.nan)
     for i, c in enumerate(clients):
         for j, r in enumerate(rounds):
-            value = figures[c].get(r, {}).get("screen.margin_change")
+            value = figures[c].get(r, {}).get(key)
             if value is not None:
                 grid[i, j] = value
     bound = float(np.nanmax(np.abs(grid))) or 1.0
@@ -101,9 +117,7 @@ def plot_screening_heatmap(rows: Sequence[dict[str, Any]], path: Path, title: st
     ax.set_yticks(range(len(clients)), [str(c) for c in clients])
     ax.set_xlabel("round")
     ax.set_ylabel("client")
-    ax.set_title(
-        (title + "\n" if title else "") + "refusal margin change per update (nats/token)", fontsize=8
-    )
+    ax.set_title((title + "\n" if title else "") + label, fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,22 +130,26 @@ def screening_section(runs: Sequence[Any], out: Path) -> list[str]:
     """The report's 'Update screening' section for runs that have per-client figures (else nothing)."""
     lines: list[str] = []
     for run in runs:
-        table = screening_table(run.rounds)
+        signal = str(run.config.get("screen", {}).get("signal", "margin"))
+        table = screening_table(run.rounds, signal)
         if not table:
             continue
         if not lines:
             lines += [
                 "## Update screening",
                 "",
-                "Per client (partition or node id) and round: the change of the refusal-over-compliance "
-                "margin of its update on the server's red-team probes (nats/token; negative = less safe), "
-                "else its update norm ratio `n=` and the cosine `c=` of its update with the aggregate's "
+                "Per client (partition or node id) and round, the figure the run's screen decided on: the "
+                "change of the refusal-over-compliance margin of its update on the server's red-team probes "
+                "(`margin`, nats/token) or that change's paired t over the probes (`margin_t`); negative = "
+                "less safe. Without screening, its update norm ratio `n=` and the cosine `c=` of its update with the aggregate's "
                 "(`strategies.attribution`); ◆ the aggregate is this update (Krum's pick); "
                 "✗ rejected (validation or screening), ⚑ flagged but kept.",
                 "",
             ]
         lines += [f"### {run.name}", ""] + table + [""]
-        png = plot_screening_heatmap(run.rounds, out / f"screening_{_slug(run.name)}.png", run.name)
+        png = plot_screening_heatmap(
+            run.rounds, out / f"screening_{_slug(run.name)}.png", run.name, signal=signal
+        )
         if png is not None:
             lines += [f"![update screening, {run.name}]({png.relative_to(out)})", ""]
     return lines
