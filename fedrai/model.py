@@ -158,6 +158,13 @@ def set_adapter_state(model: PeftModel, state: dict[str, torch.Tensor]) -> None:
     set_peft_model_state_dict(model, {k: v.to(device=device, dtype=ref.dtype) for k, v in state.items()})
 
 
+def load_adapter_dir(model: PeftModel, directory: str | Path) -> None:
+    """Load an adapter this model saved with ``save_pretrained`` (safetensors) back into it."""
+    from safetensors.torch import load_file
+
+    set_adapter_state(model, load_file(str(Path(directory) / "adapter_model.safetensors")))
+
+
 def count_parameters(model: PeftModel) -> tuple[int, int]:
     """(trainable adapter parameters, all parameters of base + adapter)."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

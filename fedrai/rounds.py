@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import time
 from functools import partial
 from pathlib import Path
@@ -24,7 +25,7 @@ from fedrai.adapter_export import save_adapter
 from fedrai.checkpoint import Checkpoint
 from fedrai.config import ExperimentConfig
 from fedrai.evaluation.gate import BENIGN_KEY, KEPT, LOSS_KEY, AcceptanceGate
-from fedrai.model import count_parameters, get_adapter_state, load_model, set_adapter_state
+from fedrai.model import count_parameters, get_adapter_state, load_adapter_dir, load_model, set_adapter_state
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
 from fedrai.run_progress import emit
@@ -87,6 +88,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
             row.update(scores)
             if gate is not None:
                 gate.accept_baseline(scores)
+                _keep_if_safest(gate, cfg, model, tokenizer, run, 0, row)
         run.append_metrics(row)
         print(format_round_line(row, cfg.federation.num_rounds), flush=True)
 
@@ -154,13 +156,21 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
                 set_adapter_state(model, from_arrays(arrays))
             accepted = arrays
             row.update(scores)
+            if gate is not None and choice.kept != "previous":
+                _keep_if_safest(gate, cfg, model, tokenizer, run, server_round, row)
             timings["time.eval"] = time.perf_counter() - t
             if last:  # the full set once, beside the per-round subset that keeps curves comparable
                 t = time.perf_counter()
-                if evaluator.final_is_round():  # the same prompts: the figures above are the final ones
+                final_round = _final_round(cfg, gate, server_round)
+                if final_round != server_round:  # gate.final = "safest": score the safest accepted adapter
+                    load_adapter_dir(model, run.adapter(final_round))
+                if final_round == server_round and evaluator.final_is_round():  # the figures above are final
                     row.update({f"final.{k}": v for k, v in scores.items() if k != "eval.seconds"})
                 else:
                     row.update(evaluator.evaluate(model, server_round, final=True))
+                if cfg.gate.final == "safest":
+                    row["final.round"] = final_round
+                set_adapter_state(model, from_arrays(arrays))  # the last round's, for its save and checkpoint
                 timings["time.final_eval"] = time.perf_counter() - t
         t = time.perf_counter()
         if cfg.output.save_every_round or last:
@@ -177,9 +187,41 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
 
     summary = _summary(cfg, run, trainable, total, time.perf_counter() - started)
     run.write_summary(summary)
+    _drop_superseded_adapters(cfg, run, {cfg.federation.num_rounds, _final_round(cfg, gate, 0)})
     for tracker in trackers:
         tracker.close()
     return summary
+
+
+def _keep_if_safest(
+    gate: AcceptanceGate,
+    cfg: ExperimentConfig,
+    model: Any,
+    tokenizer: Any,
+    run: RunDir,
+    server_round: int,
+    row: dict[str, Any],
+) -> None:
+    """With ``gate.final = "safest"``: save the adapter just kept when it is the safest accepted so far
+    (it may end the run; the ones it supersedes go when the run ends, after the last checkpoint)."""
+    if cfg.gate.final == "safest" and gate.note_kept(server_round, row):
+        save_adapter(model, tokenizer, run.adapter(server_round), cfg, row)
+
+
+def _drop_superseded_adapters(cfg: ExperimentConfig, run: RunDir, keep: set[int]) -> None:
+    """Adapters saved as the safest so far that neither end the run nor were asked for."""
+    if cfg.gate.final != "safest" or cfg.output.save_every_round:
+        return
+    for path in sorted((run.path / "adapters").glob("round-*")):
+        if path.name.removeprefix("round-").isdigit() and int(path.name.removeprefix("round-")) not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _final_round(cfg: ExperimentConfig, gate: AcceptanceGate | None, last_round: int) -> int:
+    """The round whose adapter the final sets score: the last, or the safest accepted one."""
+    if cfg.gate.final == "safest" and gate is not None and gate.safest_round is not None:
+        return gate.safest_round
+    return last_round
 
 
 def _evaluate_adapter(evaluator: Any, model: Any, arrays: Any, server_round: int) -> dict[str, Any]:
@@ -255,4 +297,7 @@ def _summary(
         "adapter_bytes_on_wire": trainable * wire_bytes_per_param,
         "final": {k: v for k, v in final.items() if k != "round"},
         "last_adapter": str(run.adapter(trained[-1]["round"])) if trained else None,
+        "final_adapter": str(run.adapter(int(final.get("final.round", trained[-1]["round"]))))
+        if trained
+        else None,
     }

@@ -308,3 +308,77 @@ def test_round_loop_keeps_what_the_gate_chose(
         "aggregate": int(kept == "aggregate"),
         "previous": int(kept == "previous"),
     }
+
+
+class FinalRecorder(ScriptedEvaluator):
+    """ScriptedEvaluator that also remembers the adapter the final sets scored."""
+
+    def evaluate(self, model, server_round: int, final: bool = False) -> dict[str, float]:
+        if final:
+            self.final_adapter = {k: v.clone() for k, v in get_adapter_state(model).items()}
+            return {"final.advbench.refusal_rate": 0.5}
+        return super().evaluate(model, server_round)
+
+
+SAFEST_SCRIPT = {
+    0: {"benign.refusal_rate": 0.0, "heldout.loss": 2.0, "advbench.refusal_rate": 0.1},
+    1: {"benign.refusal_rate": 0.0, "heldout.loss": 2.0, "advbench.refusal_rate": 0.6},  # the safest accepted
+    2: {"benign.refusal_rate": 0.0, "heldout.loss": 2.0, "advbench.refusal_rate": 0.3},
+    3: {"benign.refusal_rate": 0.5, "heldout.loss": 2.0, "advbench.refusal_rate": 0.9},  # refused
+}
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return all(torch.equal(a[k], b[k].to(a[k].dtype)) for k in a)
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_gate_final_safest_scores_and_saves_the_safest_accepted_adapter(
+    tiny_model_dir, pairs_jsonl, tmp_path, monkeypatch, resumed
+):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from tests.inprocess import SimulatedCrash
+
+    evaluator = FinalRecorder(SAFEST_SCRIPT)
+    monkeypatch.setattr("fedrai.rounds._build_evaluator", lambda cfg, tok: evaluator)
+    over = ["eval.enabled=true", "gate.enabled=true", "gate.final=safest", "federation.num_rounds=3"]
+    over.append("output.save_every_round=false")  # only the final (safest) and the last adapters stay
+    cfg = make_config(tiny_model_dir, pairs_jsonl, tmp_path / "run", *over)
+    if resumed:
+        with pytest.raises(SimulatedCrash):
+            run(cfg, crash_at_round=3)
+        run(cfg, resume=True)
+    else:
+        run(cfg)
+    rd = RunDir(tmp_path / "run")
+    rows = rd.read_metrics()
+    assert [r["gate.rejected"] for r in rows[1:]] == [0.0, 0.0, 1.0]
+    assert rows[-1]["final.round"] == 1 and rows[-1]["final.advbench.refusal_rate"] == 0.5
+    assert _same(evaluator.final_adapter, evaluator.seen[1])  # round 1's adapter scored the final sets
+    assert _same(rd.load_checkpoint().adapter, evaluator.seen[2])  # the run goes on from the last kept
+    assert sorted(p.name for p in (tmp_path / "run" / "adapters").iterdir()) == ["round-1", "round-3"]
+    summary = json.loads(rd.summary.read_text())
+    assert summary["final_adapter"] == str(rd.adapter(1)) and summary["last_adapter"] == str(rd.adapter(3))
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    assert _same(
+        get_adapter_state(PeftModel.from_pretrained(base, summary["final_adapter"])), evaluator.seen[1]
+    )
+
+
+def test_gate_final_safest_needs_the_gate_and_advbench_every_round():
+    with pytest.raises(ConfigError, match="gate.final = 'safest'"):
+        ExperimentConfig.from_dict({"gate": {"final": "safest"}})
+    with pytest.raises(ConfigError, match="advbench_per_round > 0"):
+        ExperimentConfig.from_dict(
+            {"gate": {"final": "safest", "enabled": True}, "eval": {"advbench_per_round": 0}}
+        )
+    gate = AcceptanceGate()
+    assert gate.note_kept(0, {"advbench.refusal_rate": 0.2}) and not gate.note_kept(
+        1, {"advbench.refusal_rate": 0.1}
+    )
+    assert gate.note_kept(2, {"advbench.refusal_rate": 0.2}) and gate.safest_round == 2  # ties: the later
+    restored = AcceptanceGate()
+    restored.load_state(json.loads(json.dumps(gate.state())))
+    assert (restored.safest_round, restored.safest_refusal) == (2, 0.2)

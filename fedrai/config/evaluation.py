@@ -131,3 +131,10 @@ class GateConfig(Section):
         "aggregate without the server step and keeps it if it passes (one more evaluation), `previous` keeps "
         "the previous global adapter at once (the clients' round is lost too).",
     )
+    final: Literal["last", "safest"] = Field(
+        "last",
+        description="The run's final adapter: `last` (what the last round kept) or `safest` (of the adapters "
+        "the gate accepted, round 0 included, the one with the highest per-round AdvBench refusal, the later "
+        "on ties): it is saved as `adapters/round-R`, scored on the final sets (`final.round` = R) and named "
+        "in summary.json. Set eval.disjoint_final so the final figures are not those it chose on.",
+    )

@@ -94,6 +94,11 @@ class ExperimentConfig(Section):
                 "gate.enabled = true judges each round by its evaluation: set eval.enabled = true and "
                 "eval.benign_per_round > 0 (and/or data.heldout_rows > 0)"
             )
+        if self.gate.final == "safest" and not (self.gate_enabled() and self.eval.advbench_per_round > 0):
+            raise ValueError(
+                "gate.final = 'safest' chooses among the rounds the gate accepted by their AdvBench refusal: "
+                "it needs the gate on (gate.enabled) and eval.advbench_per_round > 0"
+            )
         if self.safety.action == "revise" and self.cai.placement not in ("client", "both"):
             raise ValueError("safety.action = 'revise' needs cai.placement = 'client' or 'both'")
         client_cai = self.cai.placement in ("client", "both")

@@ -7,7 +7,8 @@ When it refuses a candidate that includes the server's own step (server CAI), th
 aggregate without that step is judged next (:meth:`AcceptanceGate.choose`): the clients' round
 is not thrown away for the server's mistake. Only when that fails too does the server keep the
 previous global adapter. A guard that teaches the model to refuse everything is stopped here,
-whatever produced the update.
+whatever produced the update. The gate also remembers the safest adapter it accepted
+(:meth:`AcceptanceGate.note_kept`), which ends the run with ``gate.final = "safest"``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Literal
 BENIGN_KEY = "benign.refusal_rate"
 LOSS_KEY = "heldout.loss"
 ALARMING_KEY = "alarming.refusal_rate"
+SAFETY_KEY = "advbench.refusal_rate"
 
 # What a gated round kept: the full candidate (aggregate + server step, if any), the clients'
 # aggregate without the server step, or the previous global adapter.
@@ -88,6 +90,8 @@ class AcceptanceGate:
     best_heldout_loss: float = math.inf
     accepted_eval: dict[str, float] = field(default_factory=dict)
     rejected_rounds: int = 0
+    safest_round: int | None = None  # the accepted round with the highest AdvBench refusal so far
+    safest_refusal: float = -math.inf
 
     def accept_baseline(self, eval_metrics: dict[str, Any]) -> None:
         """Round 0 (or a resumed run's last accepted round) sets the reference."""
@@ -151,6 +155,15 @@ class AcceptanceGate:
         if (loss := eval_metrics.get(LOSS_KEY)) is not None and math.isfinite(loss):
             self.best_heldout_loss = min(self.best_heldout_loss, float(loss))
 
+    def note_kept(self, server_round: int, eval_metrics: dict[str, Any]) -> bool:
+        """Record the adapter kept in ``server_round`` (accepted, or round 0); True when it is the safest
+        accepted so far by its per-round AdvBench refusal (the later on ties: more training, same safety)."""
+        refusal = eval_metrics.get(SAFETY_KEY)
+        if refusal is None or float(refusal) < self.safest_refusal:
+            return False
+        self.safest_round, self.safest_refusal = server_round, float(refusal)
+        return True
+
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps, so a resumed run gates exactly as an uninterrupted one."""
         return {
@@ -159,6 +172,8 @@ class AcceptanceGate:
             "best_alarming_refusal": self.best_alarming_refusal,
             "accepted_eval": dict(self.accepted_eval),
             "rejected_rounds": self.rejected_rounds,
+            "safest_round": self.safest_round,
+            "safest_refusal": self.safest_refusal,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -172,6 +187,9 @@ class AcceptanceGate:
             self.best_alarming_refusal = float(state.get("best_alarming_refusal", math.inf))
             self.accepted_eval = {str(k): float(v) for k, v in accepted.items()}
             self.rejected_rounds = int(state["rejected_rounds"])
+            safest = state.get("safest_round")  # absent in checkpoints from before gate.final
+            self.safest_round = None if safest is None else int(safest)
+            self.safest_refusal = float(state.get("safest_refusal", -math.inf))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(
                 f"acceptance gate state in the checkpoint is malformed ({type(e).__name__}: {e})"
