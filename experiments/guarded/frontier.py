@@ -55,7 +55,9 @@ def candidates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def final(rows: list[dict[str, Any]]) -> dict[str, float]:
     last = next((r for r in reversed(rows) if "final.advbench.refusal_rate" in r), None)
-    return _point(last, "final.") if last else {}
+    if last is None:
+        return {}
+    return {**_point(last, "final."), "round": last.get("final.round", last["round"])}  # gate.final
 
 
 def meets(recipe: dict[str, float], fl: dict[str, float]) -> dict[str, bool]:
@@ -109,8 +111,9 @@ def _markdown(report: dict[str, Any]) -> list[str]:
             )
     lines += [
         "",
-        "| seed | cell | final AdvBench % | MT-Bench % | safe-alarming % | held-out loss | target met |",
-        "|---|---|---|---|---|---|---|",
+        "| seed | cell | final adapter (round) | final AdvBench % | MT-Bench % | safe-alarming % | held-out loss | "
+        "target met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for seed, entry in report["seeds"].items():
         for name, key in (("FL", "fl_final"), ("recipe", "recipe_final")):
@@ -120,7 +123,7 @@ def _markdown(report: dict[str, Any]) -> list[str]:
             met = entry.get("meets") if name == "recipe" else None
             verdict = "-" if met is None else ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in met.items())
             lines.append(
-                f"| {seed} | {name} | {_pct(p, 'advbench')} | {_pct(p, 'benign')} | {_pct(p, 'alarming')} | "
+                f"| {seed} | {name} | {p['round']} | {_pct(p, 'advbench')} | {_pct(p, 'benign')} | {_pct(p, 'alarming')} | "
                 f"{p['heldout_loss']:.3f} | {verdict} |"
             )
     return lines
