@@ -273,3 +273,13 @@ def test_single_seed_report_has_no_seed_section(tmp_path: Path) -> None:
     text = build_report([make_run(tmp_path, "fl")], tmp_path / "out").read_text()
     assert "## Mean over seeds" not in text
     assert not (tmp_path / "out" / "tradeoff_seeds.png").exists()
+
+
+def test_rounds_column_names_the_round_that_ends_a_safest_run(tmp_path: Path) -> None:
+    safest, last = make_run(tmp_path, "safest"), make_run(tmp_path, "last")
+    summary = json.loads((safest / "summary.json").read_text())
+    summary["final"]["final.round"] = 2  # gate.final = "safest" scored round 2's adapter
+    (safest / "summary.json").write_text(json.dumps(summary))
+    text = build_report([safest, last], tmp_path / "out").read_text()
+    assert "| safest | FL | FedAvg | 4 (final: r2) | 50.0 |" in text
+    assert "| last | FL | FedAvg | 4 | 50.0 |" in text

@@ -105,7 +105,8 @@ def render_markdown(
         "† from a per-round subset: round 0's for the base-model row, else the last round's "
         "(the run has no final full-set evaluation of that metric). Gated rounds: rounds whose new global "
         "adapter the server's gate refused (it over-refused benign prompts or lost held-out loss), keeping the "
-        "previous one.",
+        "clients' aggregate or the previous one. `final: rN`: the final figures score round N's adapter, the "
+        'safest the gate accepted (`gate.final = "safest"`).',
         "",
     ]
     lines += ["## Against the paper", ""]
@@ -164,7 +165,7 @@ def _comparison_table(runs: Sequence[Run]) -> list[str]:
         n = base.round_value(0, "advbench.n")
         rows.append([*cells, "–" if n is None else _fmt(n, "int"), "0.0"] + (["–"] if gate_column else []))
     for run in runs:
-        cells = [run.name, run.setting, run.strategy, str(run.num_rounds())]
+        cells = [run.name, run.setting, run.strategy, _rounds_cell(run)]
         for _, key, kind in columns:
             value, is_final = run.final(key)
             cells.append("–" if value is None else _fmt(value, kind) + ("" if is_final else "†"))
@@ -176,6 +177,16 @@ def _comparison_table(runs: Sequence[Run]) -> list[str]:
             cells.append("–" if gated is None else str(gated))
         rows.append(cells)
     return _md_table(header, rows)
+
+
+def _rounds_cell(run: Run) -> str:
+    """Rounds run, and the round whose adapter the final figures score when it is not the last
+    (``gate.final = "safest"``)."""
+    rounds = run.num_rounds()
+    final_round, recorded = run.final("round")
+    if recorded and final_round is not None and int(final_round) != rounds:
+        return f"{rounds} (final: r{int(final_round)})"
+    return str(rounds)
 
 
 PAPER_COLUMNS: list[tuple[str, str, str, str]] = [
