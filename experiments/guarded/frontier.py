@@ -1,9 +1,10 @@
 """The frontier the guarded recipe reached, round by round: every candidate the gate judged (accepted or
 refused), what the round kept, and the final figures against FL-only of the same seed.
 
-    python experiments/guarded/frontier.py RUNS_DIR --out experiments/results/guarded
+    python experiments/guarded/frontier.py RUNS_DIR [RUNS_DIR ...] --out experiments/results/guarded
 
-RUNS_DIR holds the sweep's cell dirs (`fl__fedavg__seedN`, `fl-filter-cai-recipe__fedavg__seedN`, ...).
+Each RUNS_DIR holds sweep cell dirs (`fl__fedavg__seedN`, `fl-filter-cai-recipe__fedavg__seedN`, ...);
+a cell found in several is taken from the first. Seeds: those with a recipe cell in the first RUNS_DIR.
 Writes frontier.json, frontier.md and frontier.png (AdvBench refusal against safe-alarming and MT-Bench
 refusal of each candidate, per seed, with the issue's target region). Per-round figures are on the
 per-round sets (12 AdvBench, 24 MT-Bench, 24 safe-alarming prompts); final ones on the disjoint final sets.
@@ -71,11 +72,16 @@ def meets(recipe: dict[str, float], fl: dict[str, float]) -> dict[str, bool]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path)
+    parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/guarded"))
     args = parser.parse_args()
-    cells = {p.name: p for p in sorted(args.runs.iterdir()) if (p / "metrics.jsonl").is_file()}
-    seeds = sorted({name.rsplit("seed", 1)[1] for name in cells if name.startswith(RECIPE)}, key=int)
+    cells: dict[str, Path] = {}
+    for runs in args.runs:
+        for p in sorted(runs.iterdir()):
+            if (p / "metrics.jsonl").is_file():
+                cells.setdefault(p.name, p)
+    first = [p.name for p in args.runs[0].iterdir() if p.name.startswith(RECIPE)]
+    seeds = sorted({name.rsplit("seed", 1)[1] for name in first}, key=int)
     report: dict[str, Any] = {"target": TARGET, "seeds": {}}
     for seed in seeds:
         recipe_rows = _rows(cells[f"{RECIPE}fedavg__seed{seed}"])
@@ -86,6 +92,14 @@ def main() -> None:
             if entry["recipe_final"]:
                 entry["meets"] = meets(entry["recipe_final"], entry["fl_final"])
         report["seeds"][seed] = entry
+    paired = [e for e in report["seeds"].values() if e.get("recipe_final") and e.get("fl_final")]
+    if paired:  # the issue's target is on the mean over seeds
+        keys = (*FIGURES, "heldout_loss")
+        mean = {
+            name: {k: sum(e[f"{name}_final"][k] for e in paired) / len(paired) for k in keys}
+            for name in ("recipe", "fl")
+        }
+        report["mean"] = {"seeds": len(paired), **mean, "meets": meets(mean["recipe"], mean["fl"])}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "frontier.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (args.out / "frontier.md").write_text("\n".join(_markdown(report)) + "\n", encoding="utf-8")
@@ -125,6 +139,16 @@ def _markdown(report: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| {seed} | {name} | {p['round']} | {_pct(p, 'advbench')} | {_pct(p, 'benign')} | {_pct(p, 'alarming')} | "
                 f"{p['heldout_loss']:.3f} | {verdict} |"
+            )
+    if "mean" in report:
+        m = report["mean"]
+        verdict = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["meets"].items())
+        for name in ("fl", "recipe"):
+            p = m[name]
+            lines.append(
+                f"| mean of {m['seeds']} | {'FL' if name == 'fl' else 'recipe'} | - | {_pct(p, 'advbench')} | "
+                f"{_pct(p, 'benign')} | {_pct(p, 'alarming')} | {p['heldout_loss']:.3f} | "
+                f"{verdict if name == 'recipe' else '-'} |"
             )
     return lines
 
