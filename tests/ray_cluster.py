@@ -83,7 +83,8 @@ def _raylets(node: RayNode) -> int:
     alive = 0
     for proc in node.tracker.processes():
         with contextlib.suppress(psutil.Error):
-            if proc.is_running() and "raylet" in Path(proc.cmdline()[0]).name:
+            cmdline = proc.cmdline()  # empty for a process caught between fork and exec, or a zombie
+            if proc.is_running() and cmdline and "raylet" in Path(cmdline[0]).name:
                 alive += 1
     return alive
 
