@@ -159,10 +159,10 @@ def set_adapter_state(model: PeftModel, state: dict[str, torch.Tensor]) -> None:
 
 
 def load_adapter_dir(model: PeftModel, directory: str | Path) -> None:
-    """Load an adapter this model saved with ``save_pretrained`` (safetensors) back into it."""
-    from safetensors.torch import load_file
+    """Load an adapter this model saved with ``save_pretrained`` back into it (peft reads the file)."""
+    from peft.utils import load_peft_weights
 
-    set_adapter_state(model, load_file(str(Path(directory) / "adapter_model.safetensors")))
+    set_adapter_state(model, load_peft_weights(str(directory), device="cpu"))
 
 
 def count_parameters(model: PeftModel) -> tuple[int, int]:
