@@ -137,11 +137,10 @@ def model_card(cfg: ExperimentConfig, row: dict[str, Any]) -> str:
     else:
         lines.append("Not evaluated in this run (eval.enabled = false).")
     if row.get("gate.rejected"):
-        kept = (
-            "the clients' aggregate without the server's CAI step"
-            if row.get("gate.kept") == "aggregate"
-            else "the previous adapter"
-        )
+        kept = {
+            "aggregate": "the clients' aggregate without the server's CAI step",
+            "partial": f"the clients' aggregate after {int(row.get('gate.kept_steps', 0))} of the server's CAI steps",
+        }.get(str(row.get("gate.kept")), "the previous adapter")
         lines += ["", f"The acceptance gate refused this round's candidate: this is {kept}."]
     lines += [
         "",

@@ -132,6 +132,7 @@ SHORT = {  # names in the one-line summaries
 }
 KEPT_WORDS = {
     "candidate": "the candidate",
+    "partial": "a point part-way along the server's step",
     "aggregate": "the clients' aggregate",
     "previous": "the previous adapter",
 }
@@ -250,6 +251,17 @@ def _filter_counts(
     return (*sums, len(per_client))  # type: ignore[return-value]
 
 
+def refused_labels(row: dict[str, Any]) -> list[str]:
+    """Prefixes of the adapters a gated round may have judged and refused, in the order judged: the
+    candidate, the points along the server's step (``partialN``, the latest first), the clients' aggregate."""
+    steps = {k.split(".", 1)[0].removeprefix("partial") for k in row if k.startswith("partial")}
+    return [
+        "candidate",
+        *(f"partial{n}" for n in sorted((int(n) for n in steps if n.isdigit()), reverse=True)),
+        "aggregate",
+    ]
+
+
 def gate_lines(trained: list[dict[str, Any]]) -> list[str]:
     """Per round what the gate kept; for each refused candidate, what it would have been."""
     judged = [r for r in trained if r.get("gate.rejected") is not None]
@@ -269,12 +281,13 @@ def gate_lines(trained: list[dict[str, Any]]) -> list[str]:
     for r in judged:
         if not r["gate.rejected"]:
             continue
-        for which in ("candidate", "aggregate"):
+        for which in refused_labels(r):
             parts = [
                 f"{SHORT[key]} {100 * r[f'{which}.{key}']:.1f}%"
                 for key, _, kind in GUARD_LINES
                 if kind == "pct" and isinstance(r.get(f"{which}.{key}"), int | float)
             ]
             if parts:
-                lines += _wrap(f"{GUARD_INDENT}round {r['round']}, refused {which}: " + ", ".join(parts))
+                what = f"the point after {which[7:]} server steps" if which.startswith("partial") else which
+                lines += _wrap(f"{GUARD_INDENT}round {r['round']}, refused {what}: " + ", ".join(parts))
     return lines

@@ -119,15 +119,16 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
 
         aggregate, after_aggregate = arrays, strategy.capture_state()  # the gate's fallback
         tuned = False
+        path_points: dict[int, Any] = {}  # server steps -> the adapter part-way along the server's step
         if server_cai is not None:  # prefixed apart from the clients' own cai.* counts
             emit("server_cai", server_round)
             t = time.perf_counter()
-            row.update(
-                {
-                    f"cai_server.{k.removeprefix('cai.')}": v
-                    for k, v in server_cai.run_round(model, server_round).items()
-                }
-            )
+            metrics = server_cai.run_round(model, server_round, keep_at=_server_step_points(cfg))
+            row.update({f"cai_server.{k.removeprefix('cai.')}": v for k, v in metrics.items()})
+            path_points = {
+                steps: to_arrays(state, cfg.federation.wire_dtype)
+                for steps, state in server_cai.take_points()
+            }
             arrays = to_arrays(get_adapter_state(model), cfg.federation.wire_dtype)
             strategy.rebase_state(arrays)  # e.g. FedAvgM measures the next step from the tuned adapter
             tuned = aggregated is not None
@@ -141,12 +142,23 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
             if gate is not None:
                 fallback = tuned and cfg.gate.fallback == "aggregate"
                 evaluate_aggregate = partial(_evaluate_adapter, evaluator, model, aggregate, server_round)
-                choice = gate.choose(scores, evaluate_aggregate if fallback else None)
+                partials = [
+                    (
+                        steps,
+                        partial(_evaluate_adapter, evaluator, model, point, server_round, f"partial{steps}"),
+                    )
+                    for steps, point in path_points.items()
+                ]
+                choice = gate.choose(scores, evaluate_aggregate if fallback else None, partials=partials)
                 row.update(choice.metrics())
                 scores = choice.scores
                 if choice.kept != "candidate":
                     log.warning("round %d gated, kept the %s: %s", server_round, choice.kept, choice.reasons)
-                if choice.kept == "aggregate":  # the clients' round stands; the server's step does not
+                if choice.kept == "partial" and choice.partial_steps is not None:  # part of the server's step
+                    arrays = path_points[choice.partial_steps]
+                    strategy.restore_state(after_aggregate)
+                    strategy.rebase_state(arrays)
+                elif choice.kept == "aggregate":  # the clients' round stands; the server's step does not
                     arrays = aggregate
                     strategy.restore_state(after_aggregate)
                 elif choice.kept == "previous":
@@ -193,6 +205,14 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
     return summary
 
 
+def _server_step_points(cfg: ExperimentConfig) -> list[int]:
+    """SFT step counts part-way along the server's step that the gate may keep (gate.server_step_points)."""
+    k, steps = cfg.gate.server_step_points, cfg.cai.server_steps
+    if k <= 1 or not cfg.gate_enabled():
+        return []
+    return sorted({round(i * steps / k) for i in range(1, k)} - {0, steps})
+
+
 def _keep_if_safest(
     gate: AcceptanceGate,
     cfg: ExperimentConfig,
@@ -224,9 +244,11 @@ def _final_round(cfg: ExperimentConfig, gate: AcceptanceGate | None, last_round:
     return last_round
 
 
-def _evaluate_adapter(evaluator: Any, model: Any, arrays: Any, server_round: int) -> dict[str, Any]:
-    """Load ``arrays`` into ``model`` and evaluate it on the round's sets (the gate's fallback)."""
-    emit("evaluate", server_round, adapter="aggregate")
+def _evaluate_adapter(
+    evaluator: Any, model: Any, arrays: Any, server_round: int, label: str = "aggregate"
+) -> dict[str, Any]:
+    """Load ``arrays`` into ``model`` and evaluate it on the round's sets (one of the gate's fallbacks)."""
+    emit("evaluate", server_round, adapter=label)
     set_adapter_state(model, from_arrays(arrays))
     return dict(evaluator.evaluate(model, server_round))
 

@@ -80,7 +80,9 @@ class RunProgress:
         elif kind == "server_cai":
             self.stage = "server CAI"
         elif kind == "evaluate":  # a second evaluation: the gate refused the candidate, tries the aggregate
-            adapter = event.get("adapter")
+            adapter = str(event.get("adapter") or "")
+            if adapter.removeprefix("partial").isdigit():
+                adapter = f"point after {adapter.removeprefix('partial')} server steps"
             self.stage = f"evaluating the {adapter} (candidate refused)" if adapter else "evaluating"
 
     def round_done(self, server_round: int, now: float | None = None) -> None:

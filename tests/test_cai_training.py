@@ -138,6 +138,23 @@ def test_server_run_round_tunes_the_global_adapter(tiny_peft, tiny_model_dir: Pa
     assert not model.training
 
 
+def test_server_keeps_points_along_its_sft_step(tiny_peft, tiny_model_dir: Path, tmp_path: Path) -> None:
+    model, tok = tiny_peft
+    prompts = tmp_path / "redteam.txt"
+    prompts.write_text("\n".join(f"How do I build weapon number {i}?" for i in range(10)))
+    cfg = _server_cfg(tiny_model_dir, prompts, objective="sft", max_tries=0, server_steps=3)
+    server = ServerCAI(cfg, tok, KeywordFilter(words=("",)), tmp_path / "audit")
+    before = _adapter(model)
+    server.run_round(model, 1, keep_at=(1, 2, 3))  # 3 = the full step: that is the candidate, not a point
+    points = server.take_points()
+    assert [steps for steps, _ in points] == [2, 1] and server.take_points() == []
+    after = _adapter(model)
+    two, one = (dict(state) for _, state in points)
+    assert _changed(before, one) > 0 and _changed(one, two) > 0 and _changed(two, after) > 0
+    server.run_round(model, 2)  # without keep_at: no points
+    assert server.take_points() == []
+
+
 def test_server_default_audit_writes_under_audit_dir(tiny_peft, tiny_model_dir: Path, tmp_path: Path) -> None:
     model, tok = tiny_peft
     prompts = tmp_path / "redteam.txt"

@@ -124,6 +124,8 @@ def test_progress_events_fold_into_a_status_line() -> None:
     assert "evaluating" in p.describe(now=100.0)
     p.update({"event": "evaluate", "round": 1, "adapter": "aggregate"}, now=101.0)
     assert "evaluating the aggregate (candidate refused)" in p.describe(now=101.0)
+    p.update({"event": "evaluate", "round": 1, "adapter": "partial8"}, now=101.0)
+    assert "evaluating the point after 8 server steps (candidate refused)" in p.describe(now=101.0)
     p.round_done(1, now=130.0)  # round 1 took 120 s: 2 rounds left
     assert p.eta(now=130.0) == pytest.approx(240.0)
     assert p.describe(now=130.0) == "round 1/3 done · ETA 4m00s"

@@ -256,14 +256,25 @@ class SequenceEvaluator:
 
 
 class ShiftingServerCAI:
-    """Server CAI stand-in: moves every adapter tensor, so the candidate differs from the aggregate."""
+    """Server CAI stand-in: moves every adapter tensor by 0.5 a step for ``steps`` steps, so the candidate
+    differs from the aggregate, and keeps the adapter after the steps in ``keep_at`` as the real one does."""
 
-    def run_round(self, model, server_round: int) -> dict[str, float]:
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if "lora_" in name:
-                    p.add_(0.5)
+    def __init__(self, steps: int = 1) -> None:
+        self.steps, self.points = steps, []
+
+    def run_round(self, model, server_round: int, *, keep_at=()) -> dict[str, float]:
+        for step in range(1, self.steps + 1):
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    if "lora_" in name:
+                        p.add_(0.5)
+            if step in keep_at:
+                self.points.append((step, get_adapter_state(model)))
         return {"cai.rows": 2.0}
+
+    def take_points(self):
+        points, self.points = sorted(self.points, key=lambda p: -p[0]), []
+        return points
 
 
 @pytest.mark.parametrize(
@@ -305,9 +316,68 @@ def test_round_loop_keeps_what_the_gate_chose(
     summary = json.loads(rd.summary.read_text())
     assert summary["gate_kept"] == {
         "candidate": 0,
+        "partial": 0,
         "aggregate": int(kept == "aggregate"),
         "previous": int(kept == "previous"),
     }
+
+
+def test_round_loop_keeps_the_latest_passing_point_along_the_server_step(
+    tiny_model_dir, pairs_jsonl, tmp_path, monkeypatch
+):
+    # 4 server steps, points after 1, 2 and 3: the full step and the point at 3 over-refuse, the point at
+    # 2 passes (the point at 1 and the aggregate are never evaluated).
+    evaluator = SequenceEvaluator([BASE, OVER, OVER, FINE])
+    server_cai = ShiftingServerCAI(steps=4)
+    monkeypatch.setattr("fedrai.rounds._build_evaluator", lambda cfg, tok: evaluator)
+    monkeypatch.setattr("fedrai.rounds._build_server_cai", lambda cfg, tok, run: server_cai)
+    over = [
+        "eval.enabled=true",
+        "gate.enabled=true",
+        "gate.server_step_points=4",
+        "cai.placement=server",
+        "cai.objective=sft",
+        "cai.server_steps=4",
+        "federation.num_rounds=1",
+    ]
+    cfg = make_config(tiny_model_dir, pairs_jsonl, tmp_path / "run", "strategy.name=fedavgm", *over)
+    run(cfg)
+    rd = RunDir(tmp_path / "run")
+    row = rd.read_metrics()[1]
+    assert len(evaluator.seen) == 4
+    assert row["gate.kept"] == "partial" and row["gate.kept_steps"] == 2.0 and row["gate.rejected"] == 1.0
+    assert row["partial3.alarming.refusal_rate"] == 0.5 and "partial1.heldout.loss" not in row
+    assert row["heldout.loss"] == 1.9  # the row reports the kept point
+    full, three, two = evaluator.seen[1], evaluator.seen[2], evaluator.seen[3]
+    key = next(iter(two))
+    assert torch.allclose(full[key] - two[key], torch.full_like(two[key], 1.0), atol=1e-2)  # 2 steps back
+    assert torch.allclose(three[key] - two[key], torch.full_like(two[key], 0.5), atol=1e-2)
+    ckpt = rd.load_checkpoint()
+    assert all(torch.equal(ckpt.adapter[k], two[k].to(ckpt.adapter[k].dtype)) for k in two)
+    current = ckpt.strategy.tensors["current_arrays"]  # FedAvgM re-based on the kept point
+    assert all(torch.equal(torch.as_tensor(current[k]), two[k].to(torch.float32)) for k in two)
+    assert json.loads(rd.summary.read_text())["gate_kept"]["partial"] == 1
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (["gate.enabled=true", "cai.objective=sft"], "cai.placement"),
+        (["gate.enabled=true", "cai.placement=server", "cai.objective=sft+dpo"], "cai.objective = 'sft'"),
+        (["gate.enabled=true", "cai.placement=server", "cai.objective=sft", "cai.server_steps=2"], "at most"),
+    ],
+)
+def test_server_step_points_config_errors_name_the_keys(tiny_model_dir, pairs_jsonl, tmp_path, over, message):
+    with pytest.raises(ValueError, match="gate.server_step_points") as err:
+        make_config(
+            tiny_model_dir,
+            pairs_jsonl,
+            tmp_path / "run",
+            "eval.enabled=true",
+            "gate.server_step_points=4",
+            *over,
+        )
+    assert message in str(err.value)
 
 
 class FinalRecorder(ScriptedEvaluator):

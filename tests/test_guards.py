@@ -14,7 +14,7 @@ import pytest
 from fedrai.config import ExperimentConfig
 from fedrai.evaluation.gate import AcceptanceGate
 from fedrai.evaluation.scorers import is_refusal
-from fedrai.progress import guard_effect_lines
+from fedrai.progress import gate_lines, guard_effect_lines
 from fedrai.safety.cai.constitution import ConstitutionError, load_constitution, parse_constitution
 from fedrai.safety.redteam import build_pool, normalise
 
@@ -243,6 +243,23 @@ def test_guard_effect_lines_show_before_and_after() -> None:
     assert gate == "  gate        kept the previous adapter in round 1; the candidate in round 2"
     refused = " ".join(line.strip() for line in lines[lines.index(gate) + 1 :])
     assert refused == "round 1, refused candidate: AdvBench 50.0%, safe-but-alarming 37.5%"
+    # Points along the server's step that the gate refused are listed in the order judged.
+    partial_row = {
+        "round": 3,
+        "gate.rejected": 1,
+        "gate.kept": "partial",
+        "gate.kept_steps": 4,
+        "candidate.advbench.refusal_rate": 0.9,
+        "partial12.advbench.refusal_rate": 0.8,
+        "partial8.advbench.refusal_rate": 0.7,
+    }
+    refusals = [line.strip() for line in gate_lines([partial_row])[1:]]
+    assert [line.split(":")[0] for line in refusals] == [
+        "round 3, refused candidate",
+        "round 3, refused the point after 12 server steps",
+        "round 3, refused the point after 8 server steps",
+    ]
+    assert "a point part-way along the server's step in round 3" in gate_lines([partial_row])[0]
     # Per-client rows count each client's filter pass once (a client reports it every round it is sampled).
     clients = [
         {"round": 1, "partition-id": 0, "safety.flagged": 3, "data.rows": 10, "data.harmful_rows": 3},

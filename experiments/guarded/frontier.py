@@ -6,7 +6,8 @@ refused), what the round kept, and the final figures against FL-only of the same
 Each RUNS_DIR holds sweep cell dirs (`fl__fedavg__seedN`, `fl-filter-cai-recipe__fedavg__seedN`, ...);
 a cell found in several is taken from the first. Seeds: those with a recipe cell in the first RUNS_DIR.
 Writes frontier.json, frontier.md and frontier.png (AdvBench refusal against safe-alarming and MT-Bench
-refusal of each candidate, per seed, with the issue's target region). Per-round figures are on the
+refusal of each candidate, and of each point along a server step the gate judged, per seed, with the issue's
+target region). Per-round figures are on the
 per-round sets (12 AdvBench, 24 MT-Bench, 24 safe-alarming prompts); final ones on the disjoint final sets.
 """
 
@@ -36,18 +37,34 @@ def _point(row: dict[str, Any], prefix: str) -> dict[str, float]:
 
 
 def candidates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per round after round 0: the server-tuned candidate and what the round kept."""
+    """One entry per round after round 0: the server-tuned candidate, the points along the server's step the
+    gate judged (gate.server_step_points; ``path``, the full step first) and what the round kept."""
     out = []
     for row in rows:
         if row.get("round", 0) == 0 or "gate.kept" not in row:
             continue
         refused = bool(row.get("gate.rejected"))
+        full = int(row.get("cai_server.sft_steps", 0))
+        path = [
+            {"steps": full, "point": _point(row, "candidate." if refused else ""), "accepted": not refused}
+        ]
+        labels = {
+            k.split(".", 1)[0] for k in row if k.startswith("partial") and k.split(".", 1)[0][7:].isdigit()
+        }
+        path += [
+            {"steps": int(label[7:]), "point": _point(row, f"{label}."), "accepted": False}
+            for label in labels
+        ]
+        if row["gate.kept"] == "partial":
+            path.append({"steps": int(row["gate.kept_steps"]), "point": _point(row, ""), "accepted": True})
         out.append(
             {
                 "round": row["round"],
-                "candidate": _point(row, "candidate." if refused else ""),
+                "candidate": path[0]["point"],
                 "accepted": not refused,
-                "kept": row["gate.kept"],
+                "path": sorted(path, key=lambda p: -p["steps"]),
+                "kept": row["gate.kept"]
+                + (f" ({int(row['gate.kept_steps'])} steps)" if "gate.kept_steps" in row else ""),
                 "kept_point": _point(row, ""),
             }
         )
@@ -118,11 +135,16 @@ def _markdown(report: dict[str, Any]) -> list[str]:
     ]
     for seed, entry in report["seeds"].items():
         for r in entry["rounds"]:
-            c = r["candidate"]
-            lines.append(
-                f"| {seed} | {r['round']} | {_pct(c, 'advbench')} | {_pct(c, 'benign')} | {_pct(c, 'alarming')} | "
-                f"{c['heldout_loss']:.3f} | {'accepted' if r['accepted'] else 'refused'} | {r['kept']} |"
-            )
+            for i, step in enumerate(
+                r.get("path", [{"steps": None, "point": r["candidate"], "accepted": r["accepted"]}])
+            ):
+                c = step["point"]
+                where = str(r["round"]) if i == 0 else f"{r['round']} (after {step['steps']} server steps)"
+                lines.append(
+                    f"| {seed} | {where} | {_pct(c, 'advbench')} | {_pct(c, 'benign')} | {_pct(c, 'alarming')} | "
+                    f"{c['heldout_loss']:.3f} | {'accepted' if step['accepted'] else 'refused'} | "
+                    f"{r['kept'] if i == 0 else ''} |"
+                )
     lines += [
         "",
         "| seed | cell | final adapter (round) | final AdvBench % | MT-Bench % | safe-alarming % | held-out loss | "
@@ -166,14 +188,18 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     ):
         ax.axvspan(0, 100 * bound, color="tab:green", alpha=0.08, label="target region (x)")
         for i, (seed, entry) in enumerate(report["seeds"].items()):
-            pts = [r["candidate"] for r in entry["rounds"]]
-            xs = [100 * p.get(name, float("nan")) for p in pts]
-            ys = [100 * p.get("advbench", float("nan")) for p in pts]
+            judged = [  # every point the gate judged: full candidates, then the points along their step
+                (r["round"], step)
+                for r in entry["rounds"]
+                for step in r.get("path", [{"point": r["candidate"], "accepted": r["accepted"]}])
+            ]
+            xs = [100 * step["point"].get(name, float("nan")) for _, step in judged]
+            ys = [100 * step["point"].get("advbench", float("nan")) for _, step in judged]
             colour = f"C{i}"
             ax.plot(xs, ys, "-", color=colour, alpha=0.4)
-            for r, x, y in zip(entry["rounds"], xs, ys, strict=True):
-                ax.plot(x, y, "o" if r["accepted"] else "x", color=colour, ms=7)
-                ax.annotate(str(r["round"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            for (rnd, step), x, y in zip(judged, xs, ys, strict=True):
+                ax.plot(x, y, "o" if step["accepted"] else "x", color=colour, ms=7)
+                ax.annotate(str(rnd), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
             ax.plot([], [], "-", color=colour, label=f"seed {seed}")
         ax.set_xlabel(label + " (per-round set)")
         ax.set_xlim(-2, 102)

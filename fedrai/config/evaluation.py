@@ -131,6 +131,14 @@ class GateConfig(Section):
         "aggregate without the server step and keeps it if it passes (one more evaluation), `previous` keeps "
         "the previous global adapter at once (the clients' round is lost too).",
     )
+    server_step_points: int = Field(
+        1,
+        ge=1,
+        description="Points along each round's server CAI step (SFT) the gate may keep: with k > 1 the adapter "
+        "is kept after every cai.server_steps/k steps, and when the full step is refused the earlier points are "
+        "judged, the latest first, before the clients' aggregate (one evaluation each, only when reached). "
+        "The knee of the safety/over-refusal frontier can lie inside one step.",
+    )
     final: Literal["last", "safest"] = Field(
         "last",
         description="The run's final adapter: `last` (what the last round kept) or `safest` (of the adapters "

@@ -99,6 +99,17 @@ class ExperimentConfig(Section):
                 "gate.final = 'safest' chooses among the rounds the gate accepted by their AdvBench refusal: "
                 "it needs the gate on (gate.enabled) and eval.advbench_per_round > 0"
             )
+        if self.gate.server_step_points > 1:
+            if not (self.gate_enabled() and self.cai.placement in ("server", "both")):
+                raise ValueError(
+                    "gate.server_step_points > 1 lets the gate keep a point along the server's CAI step: it "
+                    "needs the gate on (gate.enabled) and cai.placement = 'server' or 'both'"
+                )
+            if self.cai.objective != "sft" or self.gate.server_step_points > self.cai.server_steps:
+                raise ValueError(
+                    "gate.server_step_points > 1 splits the server's SFT step: it needs cai.objective = 'sft' "
+                    f"and at most cai.server_steps ({self.cai.server_steps}) points"
+                )
         if self.safety.action == "revise" and self.cai.placement not in ("client", "both"):
             raise ValueError("safety.action = 'revise' needs cai.placement = 'client' or 'both'")
         client_cai = self.cai.placement in ("client", "both")

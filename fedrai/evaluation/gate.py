@@ -5,7 +5,9 @@ refusal rate and held-out benign loss. The gate accepts the candidate only if bo
 bounds of the best accepted so far (round 0, the base model, is accepted by definition).
 When it refuses a candidate that includes the server's own step (server CAI), the clients'
 aggregate without that step is judged next (:meth:`AcceptanceGate.choose`): the clients' round
-is not thrown away for the server's mistake. Only when that fails too does the server keep the
+is not thrown away for the server's mistake. With points kept along the server's step
+(``gate.server_step_points``), those are judged first, the latest first: the knee of the
+safety/over-refusal frontier can lie inside one step. Only when all fail does the server keep the
 previous global adapter. A guard that teaches the model to refuse everything is stopped here,
 whatever produced the update. The gate also remembers the safest adapter it accepted
 (:meth:`AcceptanceGate.note_kept`), which ends the run with ``gate.final = "safest"``.
@@ -14,7 +16,7 @@ whatever produced the update. The gate also remembers the safest adapter it acce
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,10 +25,10 @@ LOSS_KEY = "heldout.loss"
 ALARMING_KEY = "alarming.refusal_rate"
 SAFETY_KEY = "advbench.refusal_rate"
 
-# What a gated round kept: the full candidate (aggregate + server step, if any), the clients'
-# aggregate without the server step, or the previous global adapter.
-Kept = Literal["candidate", "aggregate", "previous"]
-KEPT: tuple[Kept, ...] = ("candidate", "aggregate", "previous")
+# What a gated round kept: the full candidate (aggregate + server step, if any), a point part-way
+# along the server's step, the clients' aggregate without the server step, or the previous adapter.
+Kept = Literal["candidate", "partial", "aggregate", "previous"]
+KEPT: tuple[Kept, ...] = ("candidate", "partial", "aggregate", "previous")
 
 
 @dataclass(frozen=True)
@@ -42,24 +44,30 @@ class GateDecision:
 class GateChoice:
     """What the gate kept this round, the evaluation of what it kept, and what it refused.
 
-    ``refused``: (which, decision, its evaluation) for each adapter refused, in the order judged.
+    ``refused``: (label, decision, its evaluation) for each adapter refused, in the order judged; the
+    label is the kept kind, ``partialN`` for the point after N server steps. ``partial_steps``: the
+    server steps of a kept ``partial`` point.
     """
 
     kept: Kept
     scores: dict[str, float]
-    refused: tuple[tuple[Kept, GateDecision, dict[str, float]], ...] = ()
+    refused: tuple[tuple[str, GateDecision, dict[str, float]], ...] = ()
+    partial_steps: int | None = None
 
     @property
     def reasons(self) -> list[str]:
         return [f"{which}: {'; '.join(d.reasons)}" for which, d, _ in self.refused]
 
     def metrics(self) -> dict[str, Any]:
-        """``gate.rejected`` (the candidate was refused), ``gate.kept``, and each refused adapter's
-        evaluation under its own prefix (``candidate.advbench.refusal_rate``, ``aggregate....``)."""
+        """``gate.rejected`` (the candidate was refused), ``gate.kept`` (with ``gate.kept_steps`` for a
+        partial point), and each refused adapter's evaluation under its own prefix
+        (``candidate.advbench.refusal_rate``, ``partial8....``, ``aggregate....``)."""
         out: dict[str, Any] = {
             "gate.rejected": 0.0 if self.kept == "candidate" else 1.0,
             "gate.kept": self.kept,
         }
+        if self.partial_steps is not None:
+            out["gate.kept_steps"] = float(self.partial_steps)
         for which, _, scores in self.refused:
             out.update({f"{which}.{k}": v for k, v in scores.items()})
         return out
@@ -98,23 +106,31 @@ class AcceptanceGate:
         self._accept(eval_metrics)
 
     def choose(
-        self, candidate: dict[str, Any], aggregate: Callable[[], dict[str, Any]] | None = None
+        self,
+        candidate: dict[str, Any],
+        aggregate: Callable[[], dict[str, Any]] | None = None,
+        *,
+        partials: Sequence[tuple[int, Callable[[], dict[str, Any]]]] = (),
     ) -> GateChoice:
-        """Judge the round's candidate; if refused, judge the clients' aggregate (``aggregate()``
-        evaluates it, called only then; None when the candidate is the aggregate), else keep the
-        previous adapter, whose evaluation (``accepted_eval``) becomes the round's."""
+        """Judge the round's candidate; if refused, judge the points along the server's step
+        (``partials``: (steps, evaluate), the latest first), then the clients' aggregate (``aggregate()``
+        evaluates it; None when the candidate is the aggregate), else keep the previous adapter, whose
+        evaluation (``accepted_eval``) becomes the round's. Each fallback is evaluated only when reached."""
         decision = self.judge(candidate)
         if decision.accepted:
             return GateChoice("candidate", dict(candidate))
-        refused: list[tuple[Kept, GateDecision, dict[str, float]]] = [
-            ("candidate", decision, dict(candidate))
+        refused: list[tuple[str, GateDecision, dict[str, float]]] = [("candidate", decision, dict(candidate))]
+        fallbacks: list[tuple[Kept, str, int | None, Callable[[], dict[str, Any]]]] = [
+            ("partial", f"partial{steps}", steps, evaluate) for steps, evaluate in partials
         ]
         if aggregate is not None:
-            scores = aggregate()
+            fallbacks.append(("aggregate", "aggregate", None, aggregate))
+        for kept, label, steps, evaluate in fallbacks:
+            scores = evaluate()
             fallback = self.judge(scores, count=False)  # one refused round, however many tries
             if fallback.accepted:
-                return GateChoice("aggregate", dict(scores), tuple(refused))
-            refused.append(("aggregate", fallback, dict(scores)))
+                return GateChoice(kept, dict(scores), tuple(refused), steps)
+            refused.append((label, fallback, dict(scores)))
         return GateChoice("previous", dict(self.accepted_eval), tuple(refused))
 
     def judge(self, eval_metrics: dict[str, Any], *, count: bool = True) -> GateDecision:

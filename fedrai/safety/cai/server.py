@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,7 @@ class ServerCAI:
         self._critic = critic
         if self._critic is None and cfg.cai.llm != "self":
             self._critic = build_critic(cfg, generate_fn=generate_fn)
+        self.points: list[tuple[int, dict[str, Any]]] = []  # adapters part-way along the round's SFT
         self.benign: list[Row] = []
         if cfg.cai.server_benign_source and cfg.cai.server_benign_per_round > 0:
             from fedrai.data.client_data import server_benign_rows
@@ -147,9 +149,25 @@ class ServerCAI:
             )
         return pairs
 
-    def run_round(self, model: Any, server_round: int) -> dict[str, float]:
-        """Critique/revise the global model's answers to red-team prompts, then tune it in place."""
+    def take_points(self) -> list[tuple[int, dict[str, Any]]]:
+        """The adapters kept part-way along the last round's SFT step, as (steps, adapter state), the
+        latest first (the order the gate judges them in); handed over once."""
+        points, self.points = sorted(self.points, key=lambda p: -p[0]), []
+        return points
+
+    def _keep_point(self, model: Any, keep_at: set[int], steps: int) -> None:
+        if steps in keep_at:
+            from fedrai.model import get_adapter_state
+
+            self.points.append((steps, get_adapter_state(model)))
+
+    def run_round(self, model: Any, server_round: int, *, keep_at: Sequence[int] = ()) -> dict[str, float]:
+        """Critique/revise the global model's answers to red-team prompts, then tune it in place.
+
+        ``keep_at``: SFT step counts after which the adapter is copied (the gate may keep a point part-way
+        along the step); :meth:`take_points` hands the copies over."""
         cai = self.cfg.cai
+        self.points = []
         started = time.perf_counter()
         prompts = self.draw(server_round)
         conversations = [[{"role": "user", "content": p}] for p in prompts]
@@ -222,6 +240,7 @@ class ServerCAI:
                 max_seq_length=self.cfg.model.max_seq_length,
                 seed=seed,
                 max_grad_norm=self.cfg.train.max_grad_norm,
+                on_step=partial(self._keep_point, model, set(keep_at) - {cai.server_steps}),
             )
             sft_steps = cai.server_steps
             metrics["cai.sft_loss_first"] = float(res.loss_first)
