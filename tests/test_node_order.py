@@ -58,6 +58,25 @@ def test_nodes_are_listed_by_partition_and_asked_once():
     assert picks[0] == picks[1]
 
 
+def test_asking_the_nodes_leaves_the_seeded_draw_alone():
+    # Flower's heartbeat and retry jitter draw from `random` while the ask's round trip lasts (a number of
+    # draws that depends on timing): the sample drawn after it must be the one the seed gives.
+    grid = scrambled_grid(5, 6, {})
+    send = grid.send_and_receive
+
+    def jittery(messages, *, timeout=None):
+        random.random()  # what a background thread does meanwhile
+        return send(messages, timeout=timeout)
+
+    grid.send_and_receive = jittery
+    random.seed(7)
+    expected = random.sample(range(6), 3)
+    random.seed(7)
+    ordered = PartitionOrderedGrid(grid)
+    nodes = list(ordered.get_node_ids())
+    assert [nodes.index(n) for n in random.sample(nodes, 3)] == expected
+
+
 def test_a_sampled_run_trains_the_same_partitions_whatever_the_node_ids(
     tiny_model_dir, pairs_jsonl, tmp_path
 ):

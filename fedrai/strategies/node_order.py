@@ -6,12 +6,15 @@ simulation gives its nodes random ids and the SuperLink returns them as a set, s
 draw lands on other partitions from run to run. :class:`PartitionOrderedGrid` asks every node
 once for its partition id (a ``query.site`` message; a number, never data) and lists the nodes in
 partition order, so the same seed samples the same partitions in every run and after a resume.
+The ask leaves ``random``'s state as it found it: Flower's heartbeat and retry jitter draw from it
+in background threads for as long as the round trip lasts, which would move round 1's draw.
 Nodes without a partition (deployed sites) follow in node-id order.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,8 +42,12 @@ class PartitionOrderedGrid:
     def get_node_ids(self) -> Iterable[int]:
         ids = list(self._grid.get_node_ids())
         unknown = [n for n in ids if n not in self._rank]
-        if unknown:
-            self._rank.update(self._ask(unknown))
+        if unknown:  # asked while Flower's sampler waits for nodes, between the round's seed and its draw:
+            state = random.getstate()  # Flower's heartbeat and retry threads draw from `random` meanwhile,
+            try:  # as many times as the round trip lasts, so the seeded draw must not see the ask
+                self._rank.update(self._ask(unknown))
+            finally:
+                random.setstate(state)
         return sorted(ids, key=lambda n: self._rank[n])
 
     def _ask(self, nodes: list[int]) -> dict[int, tuple[int, int]]:
