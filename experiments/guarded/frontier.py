@@ -97,7 +97,7 @@ def main() -> None:
         for p in sorted(runs.iterdir()):
             if (p / "metrics.jsonl").is_file():
                 cells.setdefault(p.name, p)
-    first = [p.name for p in args.runs[0].iterdir() if p.name.startswith(RECIPE)]
+    first = [p.name for p in args.runs[0].iterdir() if p.name.startswith(RECIPE) and p.name in cells]
     seeds = sorted({name.rsplit("seed", 1)[1] for name in first}, key=int)
     report: dict[str, Any] = {"target": TARGET, "seeds": {}}
     for seed in seeds:
@@ -196,7 +196,14 @@ def _plot(report: dict[str, Any], path: Path) -> None:
             xs = [100 * step["point"].get(name, float("nan")) for _, step in judged]
             ys = [100 * step["point"].get("advbench", float("nan")) for _, step in judged]
             colour = f"C{i}"
-            ax.plot(xs, ys, "-", color=colour, alpha=0.4)
+            kept = [r["kept_point"] for r in entry["rounds"]]  # the path the run took: what each round kept
+            ax.plot(
+                [100 * k.get(name, float("nan")) for k in kept],
+                [100 * k.get("advbench", float("nan")) for k in kept],
+                ".-",
+                color=colour,
+                alpha=0.5,
+            )
             for (rnd, step), x, y in zip(judged, xs, ys, strict=True):
                 ax.plot(x, y, "o" if step["accepted"] else "x", color=colour, ms=7)
                 ax.annotate(str(rnd), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -208,7 +215,7 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     axes[0].plot([], [], "o", color="grey", label="accepted by the gate")
     axes[0].plot([], [], "x", color="grey", label="refused")
     axes[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle("Server-CAI candidates round by round (number = round)", fontsize=10)
+    fig.suptitle("Every adapter the gate judged (number = round; line = what each round kept)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
