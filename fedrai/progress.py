@@ -26,6 +26,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("heldout.loss", "held-out loss", "num"),
     ("gate.rejected", "gated", "int"),
     ("gate.kept", "kept", "str"),
+    ("gate.kept_steps", "kept server steps", "int"),  # a point part-way along the server's step
     ("bytes_up", "MB up", "mb"),
     ("seconds", "s", "sec"),
 ]

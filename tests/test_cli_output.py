@@ -103,6 +103,8 @@ def test_rates_are_percent_in_round_lines_and_eval() -> None:
     assert format_metric("advbench.refusal_rate_openfedllm", 0.5) == "50.0%"
     assert format_metric("hhh.accuracy", 0.5) == "50.0%"
     assert format_metric("heldout.loss", 1.5) == "1.5000" and format_metric("advbench.n", 16) == "16"
+    partial = format_round_line({"round": 3, "gate.kept": "partial", "gate.kept_steps": 4.0}, 4)
+    assert partial.endswith("kept=partial  kept server steps=4")
 
 
 def test_progress_events_fold_into_a_status_line() -> None:
