@@ -6,6 +6,8 @@ import math
 import textwrap
 from typing import Any
 
+from fedrai.evaluation.gate import point_label, point_steps
+
 # (metrics key, column title, kind): rates are shown in percent, as in `fedrai report`.
 COLUMNS: list[tuple[str, str, str]] = [
     ("round", "round", "int"),
@@ -255,12 +257,8 @@ def _filter_counts(
 def refused_labels(row: dict[str, Any]) -> list[str]:
     """Prefixes of the adapters a gated round may have judged and refused, in the order judged: the
     candidate, the points along the server's step (``partialN``, the latest first), the clients' aggregate."""
-    steps = {k.split(".", 1)[0].removeprefix("partial") for k in row if k.startswith("partial")}
-    return [
-        "candidate",
-        *(f"partial{n}" for n in sorted((int(n) for n in steps if n.isdigit()), reverse=True)),
-        "aggregate",
-    ]
+    steps = {n for n in (point_steps(k.split(".", 1)[0]) for k in row) if n is not None}
+    return ["candidate", *(point_label(n) for n in sorted(steps, reverse=True)), "aggregate"]
 
 
 def gate_lines(trained: list[dict[str, Any]]) -> list[str]:
@@ -289,6 +287,7 @@ def gate_lines(trained: list[dict[str, Any]]) -> list[str]:
                 if kind == "pct" and isinstance(r.get(f"{which}.{key}"), int | float)
             ]
             if parts:
-                what = f"the point after {which[7:]} server steps" if which.startswith("partial") else which
+                steps = point_steps(which)
+                what = which if steps is None else f"the point after {steps} server steps"
                 lines += _wrap(f"{GUARD_INDENT}round {r['round']}, refused {what}: " + ", ".join(parts))
     return lines

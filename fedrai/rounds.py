@@ -24,7 +24,7 @@ from flwr.serverapp import Grid
 from fedrai.adapter_export import save_adapter
 from fedrai.checkpoint import Checkpoint
 from fedrai.config import ExperimentConfig
-from fedrai.evaluation.gate import BENIGN_KEY, KEPT, LOSS_KEY, AcceptanceGate
+from fedrai.evaluation.gate import BENIGN_KEY, KEPT, LOSS_KEY, AcceptanceGate, point_label
 from fedrai.model import count_parameters, get_adapter_state, load_adapter_dir, load_model, set_adapter_state
 from fedrai.progress import format_round_line
 from fedrai.run_dir import RunDir
@@ -145,7 +145,7 @@ def run_rounds(grid: Grid, cfg: ExperimentConfig, run_dir: Path, *, resume: bool
                 partials = [
                     (
                         steps,
-                        partial(_evaluate_adapter, evaluator, model, point, server_round, f"partial{steps}"),
+                        partial(_evaluate_adapter, evaluator, model, point, server_round, point_label(steps)),
                     )
                     for steps, point in path_points.items()
                 ]
@@ -210,7 +210,7 @@ def _server_step_points(cfg: ExperimentConfig) -> list[int]:
     k, steps = cfg.gate.server_step_points, cfg.cai.server_steps
     if k <= 1 or not cfg.gate_enabled():
         return []
-    return sorted({round(i * steps / k) for i in range(1, k)} - {0, steps})
+    return sorted({round(i * steps / k) for i in range(1, k)})  # 1..steps-1, as the config has k <= steps
 
 
 def _keep_if_safest(

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from fedrai.evaluation.gate import point_steps
+
 PREFIX = "[fedrai:progress] "
 
 
@@ -81,8 +83,8 @@ class RunProgress:
             self.stage = "server CAI"
         elif kind == "evaluate":  # a second evaluation: the gate refused the candidate, tries the aggregate
             adapter = str(event.get("adapter") or "")
-            if adapter.removeprefix("partial").isdigit():
-                adapter = f"point after {adapter.removeprefix('partial')} server steps"
+            if (steps := point_steps(adapter)) is not None:
+                adapter = f"point after {steps} server steps"
             self.stage = f"evaluating the {adapter} (candidate refused)" if adapter else "evaluating"
 
     def round_done(self, server_round: int, now: float | None = None) -> None:

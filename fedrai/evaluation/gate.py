@@ -31,6 +31,17 @@ Kept = Literal["candidate", "partial", "aggregate", "previous"]
 KEPT: tuple[Kept, ...] = ("candidate", "partial", "aggregate", "previous")
 
 
+def point_label(steps: int) -> str:
+    """The label (and metrics prefix) of the point after ``steps`` server steps: ``partial8``."""
+    return f"partial{steps}"
+
+
+def point_steps(label: str) -> int | None:
+    """The server steps a :func:`point_label` names; None for any other label."""
+    rest = label.removeprefix("partial")
+    return int(rest) if rest != label and rest.isdigit() else None
+
+
 @dataclass(frozen=True)
 class GateDecision:
     accepted: bool
@@ -121,7 +132,7 @@ class AcceptanceGate:
             return GateChoice("candidate", dict(candidate))
         refused: list[tuple[str, GateDecision, dict[str, float]]] = [("candidate", decision, dict(candidate))]
         fallbacks: list[tuple[Kept, str, int | None, Callable[[], dict[str, Any]]]] = [
-            ("partial", f"partial{steps}", steps, evaluate) for steps, evaluate in partials
+            ("partial", point_label(steps), steps, evaluate) for steps, evaluate in partials
         ]
         if aggregate is not None:
             fallbacks.append(("aggregate", "aggregate", None, aggregate))
