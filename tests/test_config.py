@@ -83,6 +83,10 @@ def test_cross_section_checks(tmp_path):
         ExperimentConfig.from_toml(write(tmp_path, ""), ["safety.action=revise"])
     with pytest.raises(ConfigError, match="screen.max_benign_loss_increase = 0.1 needs benign probes"):
         ExperimentConfig.from_toml(write(tmp_path, ""), ["screen.max_benign_loss_increase=0.1"])
+    with pytest.raises(
+        ConfigError, match="screen.signal = 'specificity' compares .* screen.benign_probes >= 1"
+    ):
+        ExperimentConfig.from_toml(write(tmp_path, ""), ['screen.signal="specificity"'])
 
 
 def test_override_syntax_errors():

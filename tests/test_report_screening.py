@@ -53,3 +53,17 @@ def test_margin_t_runs_show_the_paired_t_that_decided(tmp_path):
     assert "-4.42 ✗" in screening_table(rows, "margin_t")[2]
     assert "-0.020 ✗" in screening_table(rows)[2]
     assert plot_screening_heatmap(rows, tmp_path / "t.png", signal="margin_t") is not None
+
+
+def test_specificity_runs_show_the_specificity_that_decided(tmp_path):
+    rows = [
+        {
+            "round": 2,
+            "clients.1.screen.margin_t": 3.1,
+            "clients.1.screen.specificity": -0.47,
+            "clients.1.screen.flagged": 1.0,
+            "clients.1.rejected": 1.0,
+        }
+    ]
+    assert "-0.47 ✗" in screening_table(rows, "specificity")[2]
+    assert plot_screening_heatmap(rows, tmp_path / "s.png", signal="specificity") is not None

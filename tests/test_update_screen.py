@@ -8,6 +8,7 @@ skips its filter and trains on harmful pairs is excluded and counted while the r
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from fedrai.model import get_adapter_state, load_model, set_adapter_state
 from fedrai.rounds import run_rounds
 from fedrai.run_dir import RunDir
 from fedrai.screening.probes import ProbeSet, RedTeamProbe
-from fedrai.screening.screen import UpdateScreen, paired_t
+from fedrai.screening.screen import ProbeScores, UpdateScreen, paired_t, specificities
 from fedrai.training import train_lora
 from fedrai.transport import to_arrays
 from tests.conftest import write_jsonl
@@ -107,9 +108,79 @@ def test_screening_ranks_a_harmful_tuned_adapter_below_a_benign_one(tiny_model_d
         r.client: r for r in t_screen.screen(to_arrays(start), [(0, to_arrays(good)), (1, to_arrays(bad))])
     }
     assert by_t[1].flagged and not by_t[0].flagged
+    # specificity: the harmful update raised the compliant answers' likelihood more than the benign
+    # answers' (against the global adapter an index in [-1, 1]; the benign update raised the benign more)
+    s_screen = UpdateScreen(
+        ScreenConfig(enabled=True, signal="specificity", max_specificity_drop=0.0001, benign_probes=4),
+        model,
+        tokenizer,
+        probes,
+        64,
+    )
+    by_s = {
+        r.client: r for r in s_screen.screen(to_arrays(start), [(0, to_arrays(good)), (1, to_arrays(bad))])
+    }
+    assert -1.0 <= by_s[1].specificity < 0.0 < by_s[0].specificity <= 1.0
+    assert by_s[1].flagged and not by_s[0].flagged
+    with pytest.raises(ValueError, match="needs benign probes"):
+        UpdateScreen(
+            ScreenConfig(enabled=True, signal="specificity"), model, tokenizer, ProbeSet(probes.redteam), 64
+        )
     # the screen leaves the server's model on the adapter it found
     after = get_adapter_state(model)
     assert all((after[k] == start[k]).all() for k in start)
+
+
+def _scores(comply: float, benign: float) -> ProbeScores:
+    return ProbeScores(margin=0.0, benign_loss=-benign, margins=(0.0,), comply=comply, benign=benign)
+
+
+def test_specificity_against_each_reference_is_scaled_by_the_reference_gain():
+    glob = _scores(-2.0, -1.0)
+    # client 3 raised compliant answers by 0.05 and benign by 0.01; the others 0.02 and 0.02
+    scored = [
+        (0, _scores(-1.98, -0.98)),
+        (1, _scores(-1.98, -0.98)),
+        (2, _scores(-1.98, -0.98)),
+        (3, _scores(-1.95, -0.99)),
+    ]
+    loo = specificities(scored, glob, "leave_one_out")
+    assert loo[3] == pytest.approx(-(0.04 - 0.0) / 0.02)  # raw -0.04 against the others' 0.0, over 0.02
+    assert loo[0] == pytest.approx((0.0 - (-0.04 / 3)) / ((0.02 + 0.02 + 0.05) / 3))
+    med = specificities(scored, glob, "round_median")
+    assert med[3] == pytest.approx(-0.04 / 0.02) and med[0] == pytest.approx(0.0)
+    assert specificities(scored, glob, "global")[3] == pytest.approx(-0.04 / 0.06)
+    # a lone candidate is judged against the global adapter; no movement reads as 0, not NaN
+    assert specificities([(3, _scores(-1.95, -0.99))], glob, "leave_one_out")[3] == pytest.approx(
+        -0.04 / 0.06
+    )
+    assert specificities([(0, glob)], glob, "global")[0] == 0.0
+
+
+def test_a_leave_one_out_reference_leaves_the_candidate_out(tiny_model_dir):
+    """Two candidates, each compared with the other: their margin changes are equal and opposite."""
+    model, tokenizer = load_model(
+        ModelConfig(name_or_path=str(tiny_model_dir), max_seq_length=64),
+        LoraSettings(r=4, alpha=8, dropout=0.0),
+        0,
+    )
+    start = get_adapter_state(model)
+    bad = train(model, tokenizer, as_rows([harmful(i) for i in range(8)], "harmful"), steps=6)
+    set_adapter_state(model, start)
+    probes = ProbeSet(
+        [RedTeamProbe(h["prompt"], REFUSAL, h["response"]) for h in (harmful(100 + i) for i in range(4))]
+    )
+    screen = UpdateScreen(
+        ScreenConfig(enabled=True, reference="leave_one_out", max_margin_drop=1e-4),
+        model,
+        tokenizer,
+        probes,
+        64,
+    )
+    by = {r.client: r for r in screen.screen(to_arrays(start), [(0, to_arrays(start)), (1, to_arrays(bad))])}
+    assert by[1].margin_change == pytest.approx(-by[0].margin_change) and by[1].margin_change < 0
+    assert by[1].flagged and not by[0].flagged
+    assert math.isnan(by[0].specificity)  # not read by this signal: not scored
 
 
 def test_paired_t_reads_a_drop_shared_by_the_probes_not_one_swing():

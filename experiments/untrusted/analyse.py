@@ -4,7 +4,7 @@ For every cell (a run dir with ``config.toml`` and ``metrics.jsonl``):
 
 - the malicious partition (``attack.partitions`` or ``fedrai.clients.attack.malicious_partitions``);
 - screening: in how many of the rounds each client was sampled its update was excluded
-  (``clients.<id>.rejected``), split malicious / honest, with the margin changes and paired t;
+  (``clients.<id>.rejected``), split malicious / honest, with the margin changes, paired t and specificity;
 - what the aggregate followed (``clients.<id>.agg_cosine`` / ``agg_distance``, written by the guard):
   Krum's pick is the client at distance 0; for the median and trimmed mean, the malicious client's
   cosine against the honest clients';
@@ -51,8 +51,7 @@ def cell_figures(run: Path) -> dict[str, Any]:
     rows = [r for r in _rows(run) if r.get("round", 0) >= 1]
     sampled: dict[int, int] = {}
     excluded: dict[int, int] = {}
-    margins: dict[int, list[float]] = {}
-    margin_t: dict[int, list[float]] = {}
+    figures: dict[str, dict[int, list[float]]] = {"margin_change": {}, "margin_t": {}, "specificity": {}}
     picks: list[int] = []
     cos: dict[int, list[float]] = {}
     for r in rows:
@@ -60,10 +59,9 @@ def cell_figures(run: Path) -> dict[str, Any]:
         for c in clients:
             sampled[c] = sampled.get(c, 0) + 1
             excluded[c] = excluded.get(c, 0) + int(bool(r.get(f"clients.{c}.rejected")))
-            if f"clients.{c}.screen.margin_change" in r:
-                margins.setdefault(c, []).append(r[f"clients.{c}.screen.margin_change"])
-            if f"clients.{c}.screen.margin_t" in r:
-                margin_t.setdefault(c, []).append(r[f"clients.{c}.screen.margin_t"])
+            for name, per_client in figures.items():
+                if f"clients.{c}.screen.{name}" in r:
+                    per_client.setdefault(c, []).append(r[f"clients.{c}.screen.{name}"])
             if f"clients.{c}.agg_cosine" in r:
                 cos.setdefault(c, []).append(r[f"clients.{c}.agg_cosine"])
         dist = {c: r[f"clients.{c}.agg_distance"] for c in clients if f"clients.{c}.agg_distance" in r}
@@ -87,8 +85,8 @@ def cell_figures(run: Path) -> dict[str, Any]:
         "excluded": excluded,
         "malicious_excluded_share": share(bad),
         "honest_excluded_share": share(honest),
-        "margin_change": margins,
-        "margin_t": margin_t,
+        "signal": cfg.screen.signal if cfg.screen.enabled else None,
+        **figures,
         "agg_cosine_mean": {c: statistics.fmean(v) for c, v in cos.items()},
         "agg_picks": picks,  # clients whose update the aggregate equalled (Krum's choice), one per round
         "final": _final(run, _rows(run)),

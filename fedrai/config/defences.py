@@ -73,18 +73,23 @@ class ScreenConfig(Section):
         description="Benign probes whose loss change is reported and, with `max_benign_loss_increase`, flags "
         "(0 = none: they cost about as much as the red-team probes and flag nothing unless that bound is set).",
     )
-    reference: Literal["global", "round_median"] = Field(
+    reference: Literal["global", "round_median", "leave_one_out"] = Field(
         "global",
-        description="Compare each candidate with the current global adapter, or with the median candidate "
-        "of the round (robust when every honest update also moves the margin).",
+        description="Compare each candidate with the current global adapter, with the median candidate "
+        "of the round (robust when every honest update also moves the margin), or with the mean of the "
+        "round's other candidates (`leave_one_out`: an attacker is not part of its own reference, and half "
+        "the round is not below it by construction).",
     )
-    signal: Literal["margin", "margin_t"] = Field(
+    signal: Literal["margin", "margin_t", "specificity"] = Field(
         "margin",
         description="What flags an update: `margin`, its mean refusal-over-compliance margin fell by more than "
         "`max_margin_drop`; `margin_t`, its per-probe margin changes against the reference's, paired "
         "probe by probe, have a t statistic below `-max_margin_t` (a drop shared by the probes, not one "
         "probe's swing; chosen on development seeds in experiments/results/untrusted/screen_signal.json). "
-        "It is scale-free: meant for `reference = round_median` over several updates, whose spread sets the scale.",
+        "It is scale-free: meant for `reference = round_median` over several updates, whose spread sets the scale. "
+        "`specificity`: the update raised the compliant answers' log-likelihood more than the benign answers' "
+        "(over the global adapter), against the reference, by more than `max_specificity_drop` (needs "
+        "benign probes; `fedrai.screening.screen`).",
     )
     max_margin_drop: float = Field(
         0.25,
@@ -97,6 +102,13 @@ class ScreenConfig(Section):
         gt=0.0,
         description="`signal = margin_t`: flag when the paired t statistic of the per-probe margin change is "
         "below minus this (3.6 flagged 8 of 9 attacker rounds and 2 of 27 honest ones on the development seeds).",
+    )
+    max_specificity_drop: float = Field(
+        0.2,
+        gt=0.0,
+        description="`signal = specificity`: flag when the update's specificity "
+        "against the reference is below minus this (a share of the reference's own gain on the compliant "
+        "answers; with `reference = global`, an index in [-1, 1]).",
     )
     max_benign_loss_increase: float = Field(
         0.0,
@@ -157,6 +169,11 @@ def check_defences(cfg: Any) -> None:
         raise ValueError(
             "privacy.clipping with strategy.name = 'scaffold': Flower's DP wrappers clip every ArrayRecord of "
             "a reply as a model, SCAFFOLD's control deltas too; use another strategy or privacy.clipping = 'none'"
+        )
+    if cfg.screen.signal == "specificity" and cfg.screen.benign_probes == 0:
+        raise ValueError(
+            f"screen.signal = {cfg.screen.signal!r} compares compliant with benign answers: set "
+            "screen.benign_probes >= 1"
         )
     if cfg.screen.max_benign_loss_increase > 0 and cfg.screen.benign_probes == 0:
         raise ValueError(

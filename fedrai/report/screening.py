@@ -19,6 +19,7 @@ _KEY = re.compile(r"clients\.(-?\d+)\.(.+)")
 SIGNAL_FIGURES: dict[str, tuple[str, str, str]] = {
     "margin": ("screen.margin_change", "{:+.3f}", "refusal margin change per update (nats/token)"),
     "margin_t": ("screen.margin_t", "{:+.2f}", "paired t of the per-probe margin changes"),
+    "specificity": ("screen.specificity", "{:+.2f}", "specificity: compliant over benign answers' gain"),
 }
 
 
@@ -140,8 +141,8 @@ def screening_section(runs: Sequence[Any], out: Path) -> list[str]:
                 "",
                 "Per client (partition or node id) and round, the figure the run's screen decided on: the "
                 "change of the refusal-over-compliance margin of its update on the server's red-team probes "
-                "(`margin`, nats/token) or that change's paired t over the probes (`margin_t`); negative = "
-                "less safe. Without screening, its update norm ratio `n=` and the cosine `c=` of its update with the aggregate's "
+                "(`margin`, nats/token), that change's paired t over the probes (`margin_t`), or how much more "
+                "it raised compliant than benign answers' likelihood (`specificity`); negative = less safe. Without screening, its update norm ratio `n=` and the cosine `c=` of its update with the aggregate's "
                 "(`strategies.attribution`); ◆ the aggregate is this update (Krum's pick); "
                 "✗ rejected (validation or screening), ⚑ flagged but kept.",
                 "",

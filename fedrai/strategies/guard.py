@@ -66,6 +66,8 @@ class GuardReport:
             out[f"{prefix}.margin"] = s.scores.margin
             out[f"{prefix}.margin_change"] = s.margin_change
             out[f"{prefix}.margin_t"] = s.margin_t
+            if math.isfinite(s.specificity):  # NaN unless the signal reads it: no figure, not a NaN
+                out[f"{prefix}.specificity"] = s.specificity
             if math.isfinite(s.benign_loss_change):  # NaN without benign probes: no figure, not a NaN
                 out[f"{prefix}.benign_loss_change"] = s.benign_loss_change
             out[f"{prefix}.flagged"] = float(s.flagged)
@@ -162,6 +164,11 @@ class UpdateGuard:
                             SCREEN_REASON,
                             f"refusal margin changed by {res.margin_change:+.3f} nats/token "
                             f"(paired t {res.margin_t:+.2f})"
+                            + (
+                                f", specificity {res.specificity:+.2f}"
+                                if math.isfinite(res.specificity)
+                                else ""
+                            )
                             + (
                                 f", benign loss by {res.benign_loss_change:+.3f}"
                                 if math.isfinite(res.benign_loss_change)
