@@ -16,7 +16,7 @@ CPU figures are the ones that do not depend on the other jobs' load),
   safe-alarming subsets, greedy generation).
 
 A screened round scores each sampled client's adapter, and the global adapter once when it is the
-reference (``screen.reference = "global"``, the default). The round time is taken as one client's
+reference (``screen.reference = "global"``, the default) or the signal is ``specificity``. The round time is taken as one client's
 training (the sampled clients train in parallel, one core each) plus the server's evaluation plus
 screening; server-side CAI of the demo is left out, which makes the share an upper bound.
 
@@ -92,7 +92,7 @@ def main() -> None:
     from fedrai.evaluation.server_eval import ServerEvaluator
     from fedrai.model import get_adapter_state, load_model, set_adapter_state
     from fedrai.screening.probes import build_probe_set
-    from fedrai.screening.screen import build_update_screen
+    from fedrai.screening.screen import build_update_screen, specificities
     from fedrai.training import train_lora
 
     cfg = ExperimentConfig.from_toml(args.preset, ["screen.enabled=true", *args.set])
@@ -151,6 +151,15 @@ def main() -> None:
             "honest_margin_change": margins["honest"] - margins["global"],
             "harmful_margin_change": margins["harmful"] - margins["global"],
         }
+    if screen.benign_answers:  # the specificity of each adapter against the global one (an index in [-1, 1])
+        by_state = {}
+        for label, state in (("global", start), ("honest", honest), ("harmful", harmful)):
+            set_adapter_state(model, state)
+            by_state[label] = screen.scores()
+        index = specificities(
+            [(0, by_state["honest"]), (1, by_state["harmful"])], by_state["global"], "global"
+        )
+        separation["current"].update({"honest_specificity": index[0], "harmful_specificity": index[1]})
     _say(f"margin changes: {separation}")
 
     set_adapter_state(model, start)
@@ -161,7 +170,8 @@ def main() -> None:
     sampled = max(
         int(cfg.federation.num_clients * cfg.strategy.fraction_train), cfg.strategy.min_train_clients
     )
-    adapters = sampled + (1 if cfg.screen.reference == "global" else 0)
+    # the global adapter is scored once a round when it is the reference or the signal reads gains over it
+    adapters = sampled + (1 if cfg.screen.reference == "global" or cfg.screen.signal == "specificity" else 0)
     legacy_adapters = sampled + 1  # it always scored the global adapter
 
     def shares(per_adapter: float, n: int, train_s: float, eval_s: float) -> dict[str, float]:
@@ -183,7 +193,8 @@ def main() -> None:
         "lora_r": cfg.lora.r,
         "overrides": args.set,
         "redteam_probes": len(screen.conversations),
-        "benign_probes": len(screen.benign),
+        "benign_probes": len(screen.benign_answers),
+        "signal": cfg.screen.signal,
         "max_answer_tokens": cfg.screen.max_answer_tokens,
         "reference": cfg.screen.reference,
         "sampled_clients_per_round": sampled,

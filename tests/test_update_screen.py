@@ -250,8 +250,23 @@ def _config(tmp_path: Path, tiny_model_dir: Path, *overrides: str) -> Experiment
     return ExperimentConfig.from_toml(screened_experiment(tmp_path, tiny_model_dir), list(overrides))
 
 
-def test_a_malicious_client_is_excluded_and_counted_while_the_round_completes(tiny_model_dir, tmp_path):
-    cfg = _config(tmp_path, tiny_model_dir)
+@pytest.mark.parametrize(
+    "signal",
+    [
+        [],
+        # measured here: the attacker's specificity -4.6 and -35 in rounds 1 and 2, honest clients +0.8 to +2.4
+        [
+            'screen.signal="specificity"',
+            'screen.reference="leave_one_out"',
+            "screen.max_specificity_drop=0.5",
+        ],
+    ],
+    ids=["margin", "specificity"],
+)
+def test_a_malicious_client_is_excluded_and_counted_while_the_round_completes(
+    tiny_model_dir, tmp_path, signal
+):
+    cfg = _config(tmp_path, tiny_model_dir, *signal)
     run_config = {"config-toml": cfg.to_toml(), "run-dir": cfg.output.dir}
     run_rounds(InProcessGrid(client_app, 3, run_config), cfg, RunDir(cfg.output.dir).path)
     rows = RunDir(cfg.output.dir).read_metrics()

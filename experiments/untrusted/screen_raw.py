@@ -20,18 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
+import replay as replay_lib
 import torch
-
-HERE = Path(__file__).parent
-
-
-def _say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+from replay import say
 
 
 def _cut(tokenizer: Any, text: str, tokens: int) -> str:
@@ -58,8 +51,12 @@ class RawProbes:
         self.benign_answers = [(_cut(tokenizer, r["response"], answer_tokens),) for r in probes.benign]
 
     @torch.no_grad()
-    def score(self, model: Any) -> dict[str, list[float]]:
+    def score(self, model: Any, state: dict) -> dict[str, list[float]]:
+        """The figures of ``model`` with adapter ``state``."""
         from fedrai.evaluation.generation import shared_context_logprobs
+        from fedrai.model import set_adapter_state
+
+        set_adapter_state(model, state)
 
         red = shared_context_logprobs(
             model,
@@ -81,13 +78,7 @@ class RawProbes:
 
 def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, start: dict) -> list[dict]:
     """One seed's federation; a row per (round, candidate) with raw probe figures (candidate -1: global)."""
-    from fedrai.client_app import client_seed
-    from fedrai.clients.attack import harmful_training_rows
-    from fedrai.clients.pipeline import guard_rows
     from fedrai.config import ExperimentConfig
-    from fedrai.data.client_data import client_rows
-    from fedrai.model import get_adapter_state, set_adapter_state
-    from fedrai.training import round_learning_rate, train_lora
 
     cfg = ExperimentConfig.from_toml(
         str(args.config),
@@ -100,43 +91,28 @@ def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, star
         ],
     )
     probes = RawProbes(cfg, tokenizer, cfg.screen.max_answer_tokens)
-    malicious = set(range(cfg.attack.num_malicious))  # fixed at partition 0, as screen_signal.py
-    rows: dict[int, list] = {}
-    harmful_kept: dict[int, int] = {}
-    with tempfile.TemporaryDirectory() as state:
-        for pid in range(cfg.federation.num_clients):
-            if pid in malicious:
-                rows[pid] = harmful_training_rows(cfg)
-            else:
-                rows[pid], _ = guard_rows(
-                    cfg, client_rows(cfg, pid), Path(state) / f"c{pid}", model, tokenizer, seed
-                )
-            harmful_kept[pid] = sum(r.get("origin") == "harmful" for r in rows[pid])
-    _say(f"seed {seed}: rows per client {[len(rows[p]) for p in sorted(rows)]}, harmful {harmful_kept}")
+    malicious = set(range(cfg.attack.num_malicious))  # fixed at partition 0 (replay.py)
+    rows = replay_lib.client_rows(cfg, model, tokenizer, seed)
+    harmful_kept = {pid: sum(r.get("origin") == "harmful" for r in rows[pid]) for pid in rows}
+    say(f"seed {seed}: rows per client {[len(rows[p]) for p in sorted(rows)]}, harmful {harmful_kept}")
     global_state = {k: v.clone() for k, v in start.items()}
     out = []
     for rnd in range(1, cfg.federation.num_rounds + 1):
-        set_adapter_state(model, global_state)
-        out.append({"seed": seed, "round": rnd, "client": -1, "malicious": False, **probes.score(model)})
+        out.append(
+            {
+                "seed": seed,
+                "round": rnd,
+                "client": -1,
+                "malicious": False,
+                **probes.score(model, global_state),
+            }
+        )
         states = {}
         for pid in sorted(rows):
-            set_adapter_state(model, global_state)
-            train_lora(
-                model,
-                tokenizer,
-                rows[pid],
-                steps=cfg.train.local_steps,
-                batch_size=cfg.train.batch_size,
-                grad_accum=cfg.train.grad_accum,
-                learning_rate=round_learning_rate(cfg.train, rnd, cfg.federation.num_rounds),
-                max_seq_length=cfg.model.max_seq_length,
-                seed=client_seed(cfg.seed, rnd, pid),
-                optimizer=cfg.train.optimizer,
-                max_grad_norm=cfg.train.max_grad_norm,
-                weight_decay=cfg.train.weight_decay,
+            states[pid] = replay_lib.train_client(
+                cfg, model, tokenizer, rows[pid], global_state, rnd, pid, schedule=True
             )
-            states[pid] = {k: v.detach().clone() for k, v in get_adapter_state(model).items()}
-            norm = torch.sqrt(sum(((states[pid][k] - global_state[k]) ** 2).sum() for k in global_state))
+            update = sum(((states[pid][k] - global_state[k]) ** 2).sum() for k in global_state)
             out.append(
                 {
                     "seed": seed,
@@ -145,35 +121,21 @@ def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, star
                     "malicious": pid in malicious,
                     "harmful_rows": harmful_kept[pid],
                     "rows": len(rows[pid]),
-                    "update_norm": float(norm),
-                    **probes.score(model),
+                    "update_norm": float(torch.sqrt(update)),
+                    **probes.score(model, states[pid]),
                 }
             )
-        _say(f"seed {seed} round {rnd} scored")
-        # FedAvg by claimed examples (the attacker claims all its rows)
-        total = sum(len(rows[p]) for p in states)
-        global_state = {k: sum(states[p][k] * (len(rows[p]) / total) for p in states) for k in global_state}
+        say(f"seed {seed} round {rnd} scored")
+        global_state = replay_lib.fedavg(states, rows)
     return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "base.toml")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser = replay_lib.parser(__doc__.splitlines()[0], forbidden_seeds={0, 4, 5, 8, 9})
     parser.add_argument("--redteam-probes", type=int, default=32)
     parser.add_argument("--benign-probes", type=int, default=16)
-    parser.add_argument("--set", action="append", default=[], help="config overrides, as `fedrai run --set`")
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-
-    from fedrai.config import ExperimentConfig
-    from fedrai.model import get_adapter_state, load_model
-
-    if {0, 4, 5} & set(args.seeds):
-        raise SystemExit("seeds 0, 4 and 5 test the screen: choose on other seeds")
-    cfg = ExperimentConfig.from_toml(str(args.config), args.set)
-    model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
-    start = {k: v.detach().clone() for k, v in get_adapter_state(model).items()}
+    model, tokenizer, start = replay_lib.load(args)
     rows: list[dict] = []
     meta = {
         "config": str(args.config),

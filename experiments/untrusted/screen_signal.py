@@ -26,19 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
+import replay as replay_lib
 import torch
+from replay import say as _say
 
-HERE = Path(__file__).parent
 SIGNALS = ("margin", "margin_t", "comply", "comply_t", "margin_first")
-
-
-def _say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def _per_probe(model: Any, tokenizer: Any, screen: Any, answer_tokens: int) -> list[tuple[float, float]]:
@@ -82,14 +76,8 @@ def _signals(scored: dict[int, dict[str, list[tuple[float, float]]]]) -> dict[in
 
 def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, start: dict) -> list[dict]:
     """One seed's federation; a row per (round, client) with every signal."""
-    from fedrai.client_app import client_seed
-    from fedrai.clients.attack import harmful_training_rows
-    from fedrai.clients.pipeline import guard_rows
     from fedrai.config import ExperimentConfig
-    from fedrai.data.client_data import client_rows
-    from fedrai.model import get_adapter_state, set_adapter_state
     from fedrai.screening.screen import build_update_screen
-    from fedrai.training import train_lora
 
     cfg = ExperimentConfig.from_toml(
         str(args.config), [*args.set, f"seed={seed}", "screen.enabled=true", "screen.benign_probes=0"]
@@ -97,34 +85,17 @@ def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, star
     screen = build_update_screen(cfg, model, tokenizer)
     assert screen is not None
     malicious = set(range(cfg.attack.num_malicious))  # fixed at partition 0 (see the docstring)
-    rows: dict[int, list] = {}
-    with tempfile.TemporaryDirectory() as state:
-        for pid in range(cfg.federation.num_clients):
-            if pid in malicious:
-                rows[pid] = harmful_training_rows(cfg)
-            else:
-                rows[pid], _ = guard_rows(
-                    cfg, client_rows(cfg, pid), Path(state) / f"c{pid}", model, tokenizer, seed
-                )
+    rows = replay_lib.client_rows(cfg, model, tokenizer, seed)
     _say(f"seed {seed}: rows per client {[len(rows[p]) for p in sorted(rows)]}")
     global_state = {k: v.clone() for k, v in start.items()}
     out = []
     for rnd in range(1, cfg.federation.num_rounds + 1):
         states, scored = {}, {}
         for pid in sorted(rows):
-            set_adapter_state(model, global_state)
-            train_lora(
-                model,
-                tokenizer,
-                rows[pid],
-                steps=cfg.train.local_steps,
-                batch_size=cfg.train.batch_size,
-                grad_accum=cfg.train.grad_accum,
-                learning_rate=cfg.train.learning_rate,
-                max_seq_length=cfg.model.max_seq_length,
-                seed=client_seed(cfg.seed, rnd, pid),
+            # every round at the peak rate: how run2's signal was chosen (screen_raw.py: with the schedule)
+            states[pid] = replay_lib.train_client(
+                cfg, model, tokenizer, rows[pid], global_state, rnd, pid, schedule=False
             )
-            states[pid] = {k: v.detach().clone() for k, v in get_adapter_state(model).items()}
             with torch.no_grad():
                 scored[pid] = {
                     "full": _per_probe(model, tokenizer, screen, cfg.screen.max_answer_tokens),
@@ -137,9 +108,7 @@ def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, star
             f"seed {seed} round {rnd}: "
             + "; ".join(f"{p}: {s['margin']:+.4f}/{s['margin_t']:+.2f}" for p, s in signals.items())
         )
-        # FedAvg by claimed examples (the attacker claims all its rows)
-        total = sum(len(rows[p]) for p in states)
-        global_state = {k: sum(states[p][k] * (len(rows[p]) / total) for p in states) for k in global_state}
+        global_state = replay_lib.fedavg(states, rows)
     return out
 
 
@@ -168,23 +137,11 @@ def choose(rows: list[dict], max_fpr: float) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "base.toml")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser = replay_lib.parser(__doc__.splitlines()[0], forbidden_seeds={0})
     parser.add_argument("--first-tokens", type=int, default=4)
     parser.add_argument("--max-fpr", type=float, default=0.10)
-    parser.add_argument("--set", action="append", default=[], help="config overrides, as `fedrai run --set`")
-    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-
-    from fedrai.config import ExperimentConfig
-    from fedrai.model import get_adapter_state, load_model
-
-    if 0 in args.seeds:
-        raise SystemExit("seed 0 is the committed experiment's: choose on other seeds")
-    cfg = ExperimentConfig.from_toml(str(args.config), args.set)
-    model, tokenizer = load_model(cfg.model, cfg.lora, cfg.seed)
-    start = {k: v.detach().clone() for k, v in get_adapter_state(model).items()}
+    model, tokenizer, start = replay_lib.load(args)
     rows: list[dict] = []
     for seed in args.seeds:
         rows += replay(seed, args, model, tokenizer, start)

@@ -70,8 +70,9 @@ class ScreenConfig(Section):
     benign_probes: int = Field(
         0,
         ge=0,
-        description="Benign probes whose loss change is reported and, with `max_benign_loss_increase`, flags "
-        "(0 = none: they cost about as much as the red-team probes and flag nothing unless that bound is set).",
+        description="Benign probes whose loss change is reported and, with `max_benign_loss_increase`, flags; "
+        "`signal = specificity` compares the compliant answers' gain with theirs (0 = none: they cost about "
+        "as much as the red-team probes and flag nothing unless that bound is set or that signal is used).",
     )
     reference: Literal["global", "round_median", "leave_one_out"] = Field(
         "global",
