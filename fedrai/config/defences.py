@@ -107,9 +107,10 @@ class ScreenConfig(Section):
     max_specificity_drop: float = Field(
         0.2,
         gt=0.0,
-        description="`signal = specificity`: flag when the update's specificity "
-        "against the reference is below minus this (a share of the reference's own gain on the compliant "
-        "answers; with `reference = global`, an index in [-1, 1]).",
+        description="`signal = specificity`: flag when the update's specificity against the reference is below "
+        "minus this (a share of the reference's own gain on the compliant answers; with `reference = global`, "
+        "an index in [-1, 1]). The untrusted experiment chose 0.097 on development seeds, with `reference = "
+        "leave_one_out` and 16 benign probes (experiments/results/untrusted/screen_choose.json).",
     )
     max_benign_loss_increase: float = Field(
         0.0,
