@@ -132,34 +132,27 @@ class UpdateScreen:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][: self.cfg.max_answer_tokens]
         return self.tokenizer.decode(ids)
 
+    def _logprobs(self, conversations: list, answers: list) -> list:
+        return shared_context_logprobs(
+            self.model,
+            self.tokenizer,
+            conversations,
+            answers,
+            batch_size=self.cfg.batch_size,
+            max_tokens=self.max_seq_length,
+        )
+
     def scores(self) -> ProbeScores:
         """The probe figures of the model's current adapter.
 
         Each red-team prompt runs once: its refusal and compliant answer are scored on its KV cache.
         """
-        pairs = shared_context_logprobs(
-            self.model,
-            self.tokenizer,
-            self.conversations,
-            self.answers,
-            batch_size=self.cfg.batch_size,
-            max_tokens=self.max_seq_length,
-        )
+        pairs = self._logprobs(self.conversations, self.answers)
         margins = tuple(refuse.per_token - comply.per_token for refuse, comply in pairs)
         comply = statistics.fmean(c.per_token for _, c in pairs)
         loss = benign = math.nan
         if self.benign_conversations:
-            scored = [
-                s[0]
-                for s in shared_context_logprobs(
-                    self.model,
-                    self.tokenizer,
-                    self.benign_conversations,
-                    self.benign_answers,
-                    batch_size=self.cfg.batch_size,
-                    max_tokens=self.max_seq_length,
-                )
-            ]
+            scored = [s[0] for s in self._logprobs(self.benign_conversations, self.benign_answers)]
             loss = -sum(s.logprob for s in scored) / max(sum(s.tokens for s in scored), 1)
             benign = statistics.fmean(s.per_token for s in scored)
         return ProbeScores(statistics.fmean(margins), loss, margins, comply, benign)
