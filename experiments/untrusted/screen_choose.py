@@ -94,7 +94,8 @@ SIGNALS = (
 
 def table(raw: dict, redteam: int = 0, benign: int = 0) -> list[dict]:
     """One row per (seed, round, client) with every signal; only the first ``redteam`` / ``benign``
-    probes when given (the screen draws its probes as a prefix of the same seeded order)."""
+    probes when given (the screen's own draw of 16 red-team probes shares 12-14 of the first 16 of 32;
+    its benign probes are the first ones)."""
     by_round: dict[tuple[int, int], dict[int, dict]] = defaultdict(dict)
     for row in raw["rows"]:
         row = dict(row)
