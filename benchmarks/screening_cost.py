@@ -138,28 +138,28 @@ def main() -> None:
         old_runs.append((wall, cpu))
         _say(f"one adapter: {new_runs[-1][0]:.1f} s wall now, {old_runs[-1][0]:.1f} s wall the legacy way")
 
-    separation: dict[str, dict[str, float]] = {}
-    for name, fn in {
-        "current": lambda: screen.scores().margin,
-        "legacy": lambda: _legacy_scores(screen, model, tokenizer, legacy_probes, cfg.model.max_seq_length),
-    }.items():
-        margins = {}
-        for label, state in (("global", start), ("honest", honest), ("harmful", harmful)):
-            set_adapter_state(model, state)
-            margins[label] = fn()
-        separation[name] = {
-            "honest_margin_change": margins["honest"] - margins["global"],
-            "harmful_margin_change": margins["harmful"] - margins["global"],
+    # Every adapter scored once with the current probes: margins, and with benign probes the specificity
+    current = {}
+    for label, state in (("global", start), ("honest", honest), ("harmful", harmful)):
+        set_adapter_state(model, state)
+        current[label] = screen.scores()
+    separation: dict[str, dict[str, float]] = {
+        "current": {
+            "honest_margin_change": current["honest"].margin - current["global"].margin,
+            "harmful_margin_change": current["harmful"].margin - current["global"].margin,
         }
-    if screen.benign_answers:  # the specificity of each adapter against the global one (an index in [-1, 1])
-        by_state = {}
-        for label, state in (("global", start), ("honest", honest), ("harmful", harmful)):
-            set_adapter_state(model, state)
-            by_state[label] = screen.scores()
-        index = specificities(
-            [(0, by_state["honest"]), (1, by_state["harmful"])], by_state["global"], "global"
-        )
+    }
+    if screen.benign_answers:  # against the global adapter: an index in [-1, 1]
+        index = specificities([(0, current["honest"]), (1, current["harmful"])], current["global"], "global")
         separation["current"].update({"honest_specificity": index[0], "harmful_specificity": index[1]})
+    legacy = {}
+    for label, state in (("global", start), ("honest", honest), ("harmful", harmful)):
+        set_adapter_state(model, state)
+        legacy[label] = _legacy_scores(screen, model, tokenizer, legacy_probes, cfg.model.max_seq_length)
+    separation["legacy"] = {
+        "honest_margin_change": legacy["honest"] - legacy["global"],
+        "harmful_margin_change": legacy["harmful"] - legacy["global"],
+    }
     _say(f"margin changes: {separation}")
 
     set_adapter_state(model, start)

@@ -6,7 +6,7 @@ import math
 import textwrap
 from typing import Any
 
-from fedrai.evaluation.gate import point_label, point_steps
+from fedrai.evaluation.gate import point_label, point_steps, points_in
 
 # (metrics key, column title, kind): rates are shown in percent, as in `fedrai report`.
 COLUMNS: list[tuple[str, str, str]] = [
@@ -257,8 +257,7 @@ def _filter_counts(
 def refused_labels(row: dict[str, Any]) -> list[str]:
     """Prefixes of the adapters a gated round may have judged and refused, in the order judged: the
     candidate, the points along the server's step (``partialN``, the latest first), the clients' aggregate."""
-    steps = {n for n in (point_steps(k.split(".", 1)[0]) for k in row) if n is not None}
-    return ["candidate", *(point_label(n) for n in sorted(steps, reverse=True)), "aggregate"]
+    return ["candidate", *(point_label(n) for n in sorted(points_in(row), reverse=True)), "aggregate"]
 
 
 def gate_lines(trained: list[dict[str, Any]]) -> list[str]:

@@ -22,7 +22,8 @@ For each signal: the threshold that flags the most attacker rounds with honest e
 (as ``screen_signal.choose``, placed midway between the last value flagged and the first not), plus the
 attacker's highest and the honest clients' lowest value.
 
-    python experiments/untrusted/screen_choose.py RUNS/screen_raw.json --out experiments/results/untrusted/screen_choose.json
+    python experiments/untrusted/screen_choose.py experiments/results/untrusted/screen_raw.json --redteam 16 --benign 16 \
+        --out experiments/results/untrusted/screen_choose.json
 """
 
 from __future__ import annotations

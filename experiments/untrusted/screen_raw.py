@@ -13,7 +13,7 @@ peak rate, so its round 3 updates were ten times larger than the experiment's), 
 ``screen_choose.py`` computes the signals from them and picks one on these seeds only.
 
     OMP_NUM_THREADS=2 nice -n 5 .venv/bin/python experiments/untrusted/screen_raw.py \
-        --seeds 1 2 3 --out RUNS/screen_raw.json
+        --seeds 1 2 3 6 7 --out RUNS/screen_raw.json
 """
 
 from __future__ import annotations
@@ -27,58 +27,25 @@ import torch
 from replay import say
 
 
-def _cut(tokenizer: Any, text: str, tokens: int) -> str:
-    return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:tokens])
+@torch.no_grad()
+def probe_figures(screen: Any, model: Any, state: dict) -> dict[str, list[float]]:
+    """Per-probe per-token log-likelihoods of adapter ``state``: refusal, compliant and benign answers
+    (the screen's own probes and pass, ``UpdateScreen.per_probe``)."""
+    from fedrai.model import set_adapter_state
 
-
-class RawProbes:
-    """Per-probe per-token log-likelihoods: red-team (refusal, compliance) and benign reference answers."""
-
-    def __init__(self, cfg: Any, tokenizer: Any, answer_tokens: int) -> None:
-        from fedrai.screening.probes import build_probe_set
-
-        probes = build_probe_set(cfg)
-        self.tokenizer = tokenizer
-        self.max_tokens = cfg.model.max_seq_length
-        self.redteam = [[{"role": "user", "content": p.prompt}] for p in probes.redteam]
-        self.redteam_answers = [
-            (_cut(tokenizer, p.refusal, answer_tokens), _cut(tokenizer, p.compliance, answer_tokens))
-            for p in probes.redteam
-        ]
-        from fedrai.data import prompt_of
-
-        self.benign = [[{"role": "user", "content": prompt_of(r)}] for r in probes.benign]
-        self.benign_answers = [(_cut(tokenizer, r["response"], answer_tokens),) for r in probes.benign]
-
-    @torch.no_grad()
-    def score(self, model: Any, state: dict) -> dict[str, list[float]]:
-        """The figures of ``model`` with adapter ``state``."""
-        from fedrai.evaluation.generation import shared_context_logprobs
-        from fedrai.model import set_adapter_state
-
-        set_adapter_state(model, state)
-
-        red = shared_context_logprobs(
-            model,
-            self.tokenizer,
-            self.redteam,
-            self.redteam_answers,
-            batch_size=8,
-            max_tokens=self.max_tokens,
-        )
-        ben = shared_context_logprobs(
-            model, self.tokenizer, self.benign, self.benign_answers, batch_size=8, max_tokens=self.max_tokens
-        )
-        return {
-            "refusal": [r.per_token for r, _ in red],
-            "comply": [c.per_token for _, c in red],
-            "benign": [b[0].per_token for b in ben],
-        }
+    set_adapter_state(model, state)
+    pairs, benign = screen.per_probe()
+    return {
+        "refusal": [r.per_token for r, _ in pairs],
+        "comply": [c.per_token for _, c in pairs],
+        "benign": [b.per_token for b in benign],
+    }
 
 
 def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, start: dict) -> list[dict]:
     """One seed's federation; a row per (round, candidate) with raw probe figures (candidate -1: global)."""
     from fedrai.config import ExperimentConfig
+    from fedrai.screening.screen import build_update_screen
 
     cfg = ExperimentConfig.from_toml(
         str(args.config),
@@ -90,7 +57,7 @@ def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, star
             f"screen.benign_probes={args.benign_probes}",
         ],
     )
-    probes = RawProbes(cfg, tokenizer, cfg.screen.max_answer_tokens)
+    screen = build_update_screen(cfg, model, tokenizer)
     malicious = set(range(cfg.attack.num_malicious))  # fixed at partition 0 (replay.py)
     rows = replay_lib.client_rows(cfg, model, tokenizer, seed)
     harmful_kept = {pid: sum(r.get("origin") == "harmful" for r in rows[pid]) for pid in rows}
@@ -104,7 +71,7 @@ def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, star
                 "round": rnd,
                 "client": -1,
                 "malicious": False,
-                **probes.score(model, global_state),
+                **probe_figures(screen, model, global_state),
             }
         )
         states = {}
@@ -122,7 +89,7 @@ def replay(seed: int, args: argparse.Namespace, model: Any, tokenizer: Any, star
                     "harmful_rows": harmful_kept[pid],
                     "rows": len(rows[pid]),
                     "update_norm": float(torch.sqrt(update)),
-                    **probes.score(model, states[pid]),
+                    **probe_figures(screen, model, states[pid]),
                 }
             )
         say(f"seed {seed} round {rnd} scored")

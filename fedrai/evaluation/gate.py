@@ -16,7 +16,7 @@ whatever produced the update. The gate also remembers the safest adapter it acce
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +40,11 @@ def point_steps(label: str) -> int | None:
     """The server steps a :func:`point_label` names; None for any other label."""
     rest = label.removeprefix("partial")
     return int(rest) if rest != label and rest.isdigit() else None
+
+
+def points_in(row: Mapping[str, Any]) -> set[int]:
+    """The server steps of every point a metrics row has figures of (its ``partialN.*`` keys)."""
+    return {n for n in (point_steps(key.split(".", 1)[0]) for key in row) if n is not None}
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from flwr.app import ArrayRecord
 
 from fedrai.config.defences import ScreenConfig
 from fedrai.data import prompt_of
-from fedrai.evaluation.generation import shared_context_logprobs
+from fedrai.evaluation.generation import ContinuationScore, shared_context_logprobs
 from fedrai.model import get_adapter_state, set_adapter_state
 from fedrai.screening.probes import ProbeSet
 from fedrai.transport import from_arrays
@@ -142,19 +142,23 @@ class UpdateScreen:
             max_tokens=self.max_seq_length,
         )
 
-    def scores(self) -> ProbeScores:
-        """The probe figures of the model's current adapter.
+    def per_probe(self) -> tuple[list[tuple[ContinuationScore, ContinuationScore]], list[ContinuationScore]]:
+        """The model's current adapter on every probe: (refusal, compliant answer) per red-team probe,
+        the reference answer per benign probe. Each red-team prompt runs once: both answers are scored
+        on its KV cache."""
+        pairs = [(r, c) for r, c in self._logprobs(self.conversations, self.answers)]
+        benign = [s[0] for s in self._logprobs(self.benign_conversations, self.benign_answers)]
+        return pairs, benign
 
-        Each red-team prompt runs once: its refusal and compliant answer are scored on its KV cache.
-        """
-        pairs = self._logprobs(self.conversations, self.answers)
+    def scores(self) -> ProbeScores:
+        """The probe figures of the model's current adapter."""
+        pairs, benign_scores = self.per_probe()
         margins = tuple(refuse.per_token - comply.per_token for refuse, comply in pairs)
         comply = statistics.fmean(c.per_token for _, c in pairs)
         loss = benign = math.nan
-        if self.benign_conversations:
-            scored = [s[0] for s in self._logprobs(self.benign_conversations, self.benign_answers)]
-            loss = -sum(s.logprob for s in scored) / max(sum(s.tokens for s in scored), 1)
-            benign = statistics.fmean(s.per_token for s in scored)
+        if benign_scores:
+            loss = -sum(s.logprob for s in benign_scores) / max(sum(s.tokens for s in benign_scores), 1)
+            benign = statistics.fmean(s.per_token for s in benign_scores)
         return ProbeScores(statistics.fmean(margins), loss, margins, comply, benign)
 
     def screen(
@@ -180,7 +184,9 @@ class UpdateScreen:
                 scored.append((client, self.scores()))
         finally:
             set_adapter_state(self.model, saved)
-        specificity = specificities(scored, glob, self.cfg.reference) if math.isfinite(glob.benign) else {}
+        specificity = (
+            specificities(scored, glob, self.cfg.reference) if self.cfg.signal == "specificity" else {}
+        )
         results = [
             self._judge(client, s, self._reference(client, scored, glob), specificity.get(client, math.nan))
             for client, s in scored
